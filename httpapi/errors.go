@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mosaic-platform/mosaic/errs"
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Detail    string `json:"detail"`
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// writeError writes err as JSON with its kind's status. Internal errors are
+// logged with their cause and shown as a generic sentence.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errs.As(err)
+	body := ErrorBody{Detail: e.Detail, Error: e.ErrorCode()}
+	if e.Kind == errs.Internal {
+		body.Detail = "internal error; the request id identifies it in the server's logs"
+		body.RequestID = requestID(r.Context())
+		h.log.ErrorContext(r.Context(), "internal error", "request_id", body.RequestID, "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if body.Detail == "" {
+		body.Detail = http.StatusText(e.Kind.Status())
+	}
+	if e.Kind == errs.Unauthorized {
+		w.Header().Set("WWW-Authenticate", `APIKey header="X-API-Key"`)
+	}
+	if e.RetryAfter > 0 {
+		secs := int(e.RetryAfter.Seconds() + 0.999)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if e.Kind == errs.Unavailable && e.Err != nil {
+		h.log.WarnContext(r.Context(), "service unavailable", "request_id", requestID(r.Context()), "path", r.URL.Path, "err", e.Err)
+	}
+	writeJSON(w, e.Kind.Status(), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"detail":"internal error: the response could not be encoded","error":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// decodeJSON reads a JSON object from the request body into v. The body is
+// already bounded by the size-limit middleware. Wrong types, bad syntax,
+// trailing data and an empty body are Invalid errors; an oversized body is
+// TooLarge.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return errs.New(errs.Invalid, "invalid_json", "the request body must hold one JSON object, with nothing after it")
+	}
+	// Read to EOF so that trailing bytes beyond whitespace are caught and an
+	// oversized body is reported.
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err == nil {
+		return errs.New(errs.Invalid, "invalid_json", "the request body must hold one JSON object, with nothing after it")
+	} else if !errors.Is(err, io.EOF) {
+		return jsonError(err)
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return errs.New(errs.TooLarge, "body_too_large", "the request body is larger than %d bytes", mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return errs.New(errs.Invalid, "invalid_json", "the request body must be a JSON object")
+	case errors.As(err, &syn):
+		return errs.New(errs.Invalid, "invalid_json", "the request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return errs.New(errs.Invalid, "invalid_json", "the request body must be a JSON object, not %s", typ.Value)
+		}
+		return errs.New(errs.Invalid, "invalid_type", "field %q must be %s, not %s", field, jsonTypeName(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errs.New(errs.Invalid, "invalid_json", "the request body is truncated JSON")
+	}
+	if strings.HasPrefix(err.Error(), "json: ") {
+		return errs.New(errs.Invalid, "invalid_json", "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return errs.Wrap(errs.Invalid, err, "invalid_body", "the request body could not be read")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "a number"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return "of another type"
+}

@@ -1,0 +1,43 @@
+package httpapi
+
+import "net/http"
+
+// routeTable is the one list of routes: it is mounted, it is what GET /
+// publishes, and tests walk it. Later capabilities add their rows here.
+func (h *Handler) routeTable() []Route {
+	return []Route{
+		{Method: "GET", Path: "/", Description: "Discover the API: every route with its method and a one-line description", handle: h.discover},
+
+		{Method: "GET", Path: "/whoami", Auth: true, Description: "The account and the API key making the request", handle: h.whoami},
+		{Method: "POST", Path: "/keys/rotate", Auth: true, Description: "Make a new API key (shown once); the current key keeps working for a grace period", handle: h.rotateKey},
+
+		{Method: "GET", Path: "/projects", Auth: true, Description: "List your projects", handle: h.listProjects},
+		{Method: "POST", Path: "/projects", Auth: true, Description: `Create a project: {"name", "slug?", "plan?"}`, handle: h.createProject},
+		{Method: "GET", Path: "/{slug}/info", Auth: true, Description: "Project details: plan, status, dates, database and the limits in force", handle: h.projectInfo},
+		{Method: "GET", Path: "/{slug}/credentials", Auth: true, Description: "Database connection string and credentials", handle: h.projectCredentials},
+		{Method: "GET", Path: "/{slug}/setup", Auth: true, Description: "Setup guide for the project (markdown)", handle: h.projectSetup},
+		{Method: "DELETE", Path: "/{slug}", Auth: true, Description: "Delete the project and its database", handle: h.deleteProject},
+
+		{Method: "GET", Path: "/tickets", Auth: true, Description: "List your support tickets", handle: h.listTickets},
+		{Method: "POST", Path: "/tickets", Auth: true, Description: `Create a support ticket: {"subject", "message", "project_id?"}`, handle: h.createTicket},
+		{Method: "GET", Path: "/tickets/{id}", Auth: true, Description: "A ticket with its response", handle: h.getTicket},
+	}
+}
+
+// DiscoverResponse is the body of GET /.
+type DiscoverResponse struct {
+	Name      string  `json:"name"`
+	BaseURL   string  `json:"base_url"`
+	Auth      string  `json:"auth"`
+	Endpoints []Route `json:"endpoints"`
+}
+
+func (h *Handler) discover(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, DiscoverResponse{
+		Name:      "Mosaic platform API",
+		BaseURL:   h.p.PublicURL() + h.opts.Prefix,
+		Auth:      "send your API key in the X-API-Key header",
+		Endpoints: h.routes,
+	})
+	return nil
+}

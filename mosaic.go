@@ -1,0 +1,272 @@
+// Package mosaic is an embeddable backend platform: every project (a tenant)
+// gets a dedicated PostgreSQL database, and later object storage, a key-value
+// store, end-user auth, a git repository and deployments.
+//
+// A Platform is the root type. It owns the control plane (accounts, API keys,
+// projects, tickets and settings, in schema "mosaic" of the control database)
+// and composes one backend per capability. Programs embed it and call its
+// methods directly; package httpapi mounts the documented REST API on any
+// net/http mux; package mosaictest gives integration tests a ready Platform on
+// real services.
+//
+// Every method takes a context first and returns errors of type *errs.Error,
+// so callers can test them with errors.Is and the sentinels re-exported here:
+//
+//	p, err := mosaic.New(ctx, mosaic.Config{DatabaseURL: url, SecretKey: key})
+//	...
+//	_, err = p.Project(ctx, owner, "nope")
+//	if errors.Is(err, mosaic.ErrNotFound) { ... }
+package mosaic
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/sqlexec"
+)
+
+// Sentinel errors, for errors.Is. Every error the platform returns is an
+// *errs.Error whose Kind matches one of these.
+var (
+	ErrInvalid      = errs.ErrInvalid
+	ErrUnauthorized = errs.ErrUnauthorized
+	ErrQuota        = errs.ErrQuota
+	ErrForbidden    = errs.ErrForbidden
+	ErrNotFound     = errs.ErrNotFound
+	ErrConflict     = errs.ErrConflict
+	ErrTooLarge     = errs.ErrTooLarge
+	ErrRateLimited  = errs.ErrRateLimited
+	ErrUnavailable  = errs.ErrUnavailable
+	ErrInternal     = errs.ErrInternal
+)
+
+// Config configures a Platform. Only DatabaseURL and SecretKey are required.
+type Config struct {
+	// DatabaseURL is the control database: an admin URL of a PostgreSQL
+	// server (a role that can create roles and databases). The control plane
+	// lives in its schema "mosaic".
+	DatabaseURL string
+
+	// Databases hosts tenant databases. Nil means one sqlexec.Cluster whose
+	// only server, "main", is the control database's server.
+	Databases sqlexec.Databases
+
+	// SecretKey encrypts tenant database passwords at rest. At least 16
+	// bytes; keep it stable, or stored passwords cannot be read back.
+	SecretKey []byte
+
+	// PublicURL is the base of links the platform hands out, such as
+	// git_repo_url (default "http://localhost:8080").
+	PublicURL string
+	// Domain hosts project sites at {slug}.{Domain} (default: the host of
+	// PublicURL, or "localhost" when that host is an IP address).
+	Domain string
+
+	// Plans is the plan table (default DefaultPlans()); DefaultPlan the plan
+	// of a project that asks for none (default "free").
+	Plans       map[string]Plan
+	DefaultPlan string
+
+	// KeyTTL is the lifetime of a new API key (default 30 days);
+	// KeyRotationGrace how long a rotated key keeps working (default 24 hours).
+	KeyTTL           time.Duration
+	KeyRotationGrace time.Duration
+
+	// Logger receives structured logs (default: discard).
+	Logger *slog.Logger
+
+	// Now is the clock (default time.Now); tests move it to expire keys.
+	Now func() time.Time
+}
+
+// Platform is a running Mosaic platform. Its methods are safe for concurrent use.
+type Platform struct {
+	cfg       Config
+	db        *pgxpool.Pool
+	dbs       sqlexec.Databases
+	ownDBs    *sqlexec.Cluster
+	seal      *sealer
+	log       *slog.Logger
+	publicURL *url.URL
+
+	keyTouch sync.Map // key id → time of the last last_used_at write
+
+	closeOnce sync.Once
+}
+
+// New connects to the control database, applies the embedded migrations and
+// returns a ready Platform. Close releases it.
+func New(ctx context.Context, cfg Config) (*Platform, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errs.New(errs.Invalid, "config", "mosaic: Config.DatabaseURL is required")
+	}
+	seal, err := newSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: Config.SecretKey must be at least 16 bytes")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://localhost:8080"
+	}
+	pub, err := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
+		return nil, errs.New(errs.Invalid, "config", "mosaic: Config.PublicURL %q is not an http(s) URL", cfg.PublicURL)
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = pub.Hostname()
+		if net.ParseIP(cfg.Domain) != nil {
+			cfg.Domain = "localhost" // {slug}.localhost resolves to loopback in browsers and curl
+		}
+	}
+	if cfg.Plans == nil {
+		cfg.Plans = DefaultPlans()
+	}
+	for name, pl := range cfg.Plans {
+		if pl.Name == "" {
+			pl.Name = name
+			cfg.Plans[name] = pl
+		}
+	}
+	if cfg.DefaultPlan == "" {
+		cfg.DefaultPlan = DefaultPlanName
+	}
+	if _, ok := cfg.Plans[cfg.DefaultPlan]; !ok {
+		return nil, errs.New(errs.Invalid, "config", "mosaic: default plan %q is not in the plan table", cfg.DefaultPlan)
+	}
+	if cfg.KeyTTL <= 0 {
+		cfg.KeyTTL = 30 * 24 * time.Hour
+	}
+	if cfg.KeyRotationGrace <= 0 {
+		cfg.KeyRotationGrace = 24 * time.Hour
+	}
+
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: Config.DatabaseURL cannot be parsed")
+	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "mosaic-control"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
+	}
+	p := &Platform{cfg: cfg, db: pool, seal: seal, log: cfg.Logger, publicURL: pub, dbs: cfg.Databases}
+	if p.dbs == nil {
+		cl, err := sqlexec.New(sqlexec.Config{
+			Servers: []sqlexec.Server{{Name: "main", AdminURL: cfg.DatabaseURL}},
+			Logger:  cfg.Logger,
+		})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		p.dbs, p.ownDBs = cl, cl
+	}
+	applied, err := migrate(ctx, pool)
+	if err != nil {
+		p.Close()
+		if ctx.Err() != nil || isConnError(err) {
+			return nil, errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
+		}
+		return nil, errs.Internalf(err, "migrate control database")
+	}
+	for _, name := range applied {
+		p.log.Info("applied migration", "name", name)
+	}
+	if err := p.reapStale(ctx); err != nil {
+		p.log.Warn("could not clean up interrupted project operations", "err", err)
+	}
+	return p, nil
+}
+
+// Migrate applies the embedded control-plane migrations to the database at
+// databaseURL and returns the names of those it applied. New does this too;
+// Migrate is for running it as a separate step (mosaic migrate).
+func Migrate(ctx context.Context, databaseURL string) ([]string, error) {
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "config", "the database URL cannot be parsed")
+	}
+	defer pool.Close()
+	return migrate(ctx, pool)
+}
+
+// Close releases the platform's connections. It is safe to call more than once.
+func (p *Platform) Close() error {
+	p.closeOnce.Do(func() {
+		if p.ownDBs != nil {
+			p.ownDBs.Close()
+		}
+		p.db.Close()
+	})
+	return nil
+}
+
+// Plans returns the plan table in force.
+func (p *Platform) Plans() map[string]Plan { return p.cfg.Plans }
+
+// Plan returns the named plan.
+func (p *Platform) Plan(name string) (Plan, bool) {
+	pl, ok := p.cfg.Plans[name]
+	return pl, ok
+}
+
+// Ping checks that the control database answers.
+func (p *Platform) Ping(ctx context.Context) error {
+	if err := p.db.Ping(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
+	}
+	return nil
+}
+
+// PublicURL returns the base of the links the platform hands out.
+func (p *Platform) PublicURL() string { return p.publicURL.String() }
+
+// Domain returns the domain under which project sites live.
+func (p *Platform) Domain() string { return p.cfg.Domain }
+
+func (p *Platform) now() time.Time { return p.cfg.Now() }
+
+// dbError maps a control-database failure to an *errs.Error.
+func dbError(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if isConnError(err) || errors.Is(err, context.DeadlineExceeded) {
+		return errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
+	}
+	if errors.Is(err, context.Canceled) {
+		return errs.Wrap(errs.Unavailable, err, "canceled", "the request was canceled")
+	}
+	return errs.Internalf(err, "%s", op)
+}
+
+// isConnError reports whether err means the database could not be reached
+// (as opposed to a statement that failed).
+func isConnError(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}

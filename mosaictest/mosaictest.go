@@ -1,0 +1,232 @@
+// Package mosaictest gives integration tests a whole Mosaic platform on real
+// services.
+//
+//	func TestMain(m *testing.M) { mosaictest.Main(m) }
+//
+//	func TestSignup(t *testing.T) {
+//		env := mosaictest.New(t)
+//		p := env.Project(t)
+//		... env.Platform, env.Client, env.Server ...
+//	}
+//
+// Services, in this order: URLs from the environment
+// (MOSAIC_TEST_DATABASE_URL: an admin URL of a PostgreSQL server), else
+// local binaries started in a temporary directory on free ports (PostgreSQL
+// from the installed packages; scripts/setup installs them). One set of
+// services is started per test binary, on first use, and stopped by Main;
+// every New makes a fresh account, and every Project a fresh tenant, so tests
+// can run in parallel and leave nothing behind.
+//
+// Without Main the services are still stopped when the test binary exits
+// (the child processes get SIGTERM from the kernel), but their temporary
+// directory stays behind.
+package mosaictest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mosaic-platform/mosaic"
+	"github.com/mosaic-platform/mosaic/client"
+	"github.com/mosaic-platform/mosaic/httpapi"
+	"github.com/mosaic-platform/mosaic/internal/localsvc"
+)
+
+// Env is a ready platform for one test.
+type Env struct {
+	// Platform is the in-process platform.
+	Platform *mosaic.Platform
+	// Server serves the REST API (under httpapi.DefaultPrefix) and /healthz.
+	Server *httptest.Server
+	// Handler is the mounted API handler.
+	Handler *httpapi.Handler
+	// BaseURL is the API's base: Server.URL + the prefix.
+	BaseURL string
+	// Account is a fresh account, APIKey one of its keys, and Client a client that uses it.
+	Account *mosaic.Account
+	APIKey  string
+	Client  *client.Client
+	// DatabaseURL is the admin URL of the PostgreSQL server.
+	DatabaseURL string
+}
+
+type options struct {
+	config func(*mosaic.Config)
+	api    func(*httpapi.Options)
+}
+
+// Option changes how New builds the platform.
+type Option func(*options)
+
+// WithConfig lets a test change the platform's Config before New uses it.
+func WithConfig(f func(*mosaic.Config)) Option { return func(o *options) { o.config = f } }
+
+// WithAPIOptions lets a test change the HTTP handler's options.
+func WithAPIOptions(f func(*httpapi.Options)) Option { return func(o *options) { o.api = f } }
+
+// New returns a ready Env. Everything it makes is removed when the test ends.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	svc, err := services()
+	if err != nil {
+		t.Fatalf("mosaictest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var handler http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	publicURL := "http://" + srv.Listener.Addr().String()
+	cfg := mosaic.Config{
+		DatabaseURL: svc.databaseURL,
+		SecretKey:   []byte(randomHex(32)),
+		PublicURL:   publicURL,
+		Domain:      "mosaic.localhost",
+		Logger:      testLogger(t),
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	p, err := mosaic.New(ctx, cfg)
+	if err != nil {
+		srv.Close()
+		t.Fatalf("mosaictest: start platform: %v", err)
+	}
+	apiOpts := httpapi.Options{Logger: cfg.Logger}
+	if o.api != nil {
+		o.api(&apiOpts)
+	}
+	h := httpapi.New(p, apiOpts)
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	handler = mux
+	srv.Start()
+
+	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL}
+	t.Cleanup(func() {
+		srv.Close()
+		p.Close()
+	})
+	env.Account, env.APIKey, env.Client = env.NewAccount(t)
+	return env
+}
+
+// NewAccount makes another account with a key and a client for it.
+func (e *Env) NewAccount(t testing.TB) (*mosaic.Account, string, *client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := e.Platform.CreateAccount(ctx, "test-"+randomHex(6)+"@example.test", t.Name())
+	if err != nil {
+		t.Fatalf("mosaictest: create account: %v", err)
+	}
+	key, _, err := e.Platform.CreateAPIKey(ctx, a.ID, "test", 0)
+	if err != nil {
+		t.Fatalf("mosaictest: create key: %v", err)
+	}
+	return a, key, client.New(e.BaseURL, key)
+}
+
+// Project makes a fresh project for the Env's account, deleted when the test
+// ends. The name defaults to the test's name.
+func (e *Env) Project(t testing.TB, opts ...func(*mosaic.NewProject)) *mosaic.CreatedProject {
+	t.Helper()
+	in := mosaic.NewProject{Name: t.Name()}
+	for _, f := range opts {
+		f(&in)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cp, err := e.Platform.CreateProject(ctx, e.Account.ID, in)
+	if err != nil {
+		t.Fatalf("mosaictest: create project: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.Platform.DeleteProject(ctx, e.Account.ID, cp.Slug); err != nil && !strings.Contains(err.Error(), "not found") {
+			t.Errorf("mosaictest: delete project %s: %v", cp.Slug, err)
+		}
+	})
+	return cp
+}
+
+// shared services, started once per test binary.
+type sharedServices struct {
+	databaseURL string
+	dir         string
+	pg          *localsvc.Postgres
+}
+
+var (
+	svcOnce sync.Once
+	svc     *sharedServices
+	svcErr  error
+)
+
+func services() (*sharedServices, error) {
+	svcOnce.Do(func() { svc, svcErr = startServices() })
+	return svc, svcErr
+}
+
+func startServices() (*sharedServices, error) {
+	s := &sharedServices{databaseURL: os.Getenv("MOSAIC_TEST_DATABASE_URL")}
+	if s.databaseURL != "" {
+		return s, nil
+	}
+	dir, err := os.MkdirTemp("", "mosaictest-")
+	if err != nil {
+		return nil, err
+	}
+	s.dir = dir
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pg, err := localsvc.StartPostgres(ctx, localsvc.PostgresOptions{Dir: filepath.Join(dir, "postgres"), MaxConnections: 300})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("no MOSAIC_TEST_DATABASE_URL, and a local PostgreSQL could not start (run scripts/setup): %w", err)
+	}
+	s.pg, s.databaseURL = pg, pg.URL()
+	return s, nil
+}
+
+// Main runs the tests and then stops the services that New started. Call it
+// from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopServices()
+	os.Exit(code)
+}
+
+func stopServices() {
+	if svc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if svc.pg != nil {
+		svc.pg.Stop(ctx)
+	}
+	if svc.dir != "" {
+		os.RemoveAll(svc.dir)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
