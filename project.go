@@ -235,9 +235,6 @@ func (p *Platform) createProject(ctx context.Context, owner uuid.UUID, in NewPro
 	if isForeignKeyViolation(err) {
 		return nil, errs.New(errs.NotFound, "account_not_found", "no such account")
 	}
-	if err != nil {
-		return nil, dbError(err, "claim slug")
-	}
 	undo := func(dropDB *sqlexec.Credentials) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -250,6 +247,14 @@ func (p *Platform) createProject(ctx context.Context, owner uuid.UUID, in NewPro
 		if _, err := p.db.Exec(cctx, `DELETE FROM mosaic.projects WHERE id = $1`, pr.ID); err != nil {
 			p.log.Error("could not remove the row of a failed project create", "slug", pr.Slug, "err", err)
 		}
+	}
+
+	if err != nil {
+		if ctx.Err() != nil {
+			// The INSERT may have committed although the call failed.
+			undo(nil)
+		}
+		return nil, dbError(err, "claim slug")
 	}
 
 	// 2. The database. sqlexec removes its own partial work on failure.

@@ -192,6 +192,10 @@ func startServices() (*sharedServices, error) {
 		return nil, err
 	}
 	s.dir = dir
+	// The server may run as another OS user (postgres, when we are root): it must be able to enter the directory.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	pg, err := localsvc.StartPostgres(ctx, localsvc.PostgresOptions{Dir: filepath.Join(dir, "postgres"), MaxConnections: 300})
@@ -229,4 +233,16 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)[:n]
+}
+
+// DatabaseURL returns the admin URL of the PostgreSQL server the harness
+// uses, starting it if needed. Tests use it to look at the server as an
+// operator would (pg_roles, pg_database) and to run cmd/mosaic against it.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	s, err := services()
+	if err != nil {
+		t.Fatalf("mosaictest: %v", err)
+	}
+	return s.databaseURL
 }
