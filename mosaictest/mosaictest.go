@@ -27,6 +27,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,7 +64,10 @@ type Env struct {
 type options struct {
 	config func(*mosaic.Config)
 	api    func(*httpapi.Options)
+	logger *slog.Logger
 }
+
+func withLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Option changes how New builds the platform.
 type Option func(*options)
@@ -77,17 +81,27 @@ func WithAPIOptions(f func(*httpapi.Options)) Option { return func(o *options) {
 // New returns a ready Env. Everything it makes is removed when the test ends.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := Start(ctx, append([]Option{withLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatalf("mosaictest: %v", err)
+	}
+	t.Cleanup(func() { env.Close() })
+	return env
+}
+
+// Start is New for code that has no testing.TB (examples, TestMain, tools):
+// it returns a ready Env that the caller must Close.
+func Start(ctx context.Context, opts ...Option) (*Env, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
 	}
 	svc, err := services()
 	if err != nil {
-		t.Fatalf("mosaictest: %v", err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
 	var handler http.Handler
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	publicURL := "http://" + srv.Listener.Addr().String()
@@ -96,7 +110,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		SecretKey:   []byte(randomHex(32)),
 		PublicURL:   publicURL,
 		Domain:      "mosaic.localhost",
-		Logger:      testLogger(t),
+		Logger:      o.logger,
 	}
 	if o.config != nil {
 		o.config(&cfg)
@@ -104,7 +118,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	p, err := mosaic.New(ctx, cfg)
 	if err != nil {
 		srv.Close()
-		t.Fatalf("mosaictest: start platform: %v", err)
+		return nil, fmt.Errorf("start platform: %w", err)
 	}
 	apiOpts := httpapi.Options{Logger: cfg.Logger}
 	if o.api != nil {
@@ -117,27 +131,41 @@ func New(t testing.TB, opts ...Option) *Env {
 	srv.Start()
 
 	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL}
-	t.Cleanup(func() {
-		srv.Close()
-		p.Close()
-	})
-	env.Account, env.APIKey, env.Client = env.NewAccount(t)
-	return env
+	env.Account, env.APIKey, env.Client, err = env.CreateAccount(ctx)
+	if err != nil {
+		env.Close()
+		return nil, err
+	}
+	return env, nil
 }
 
-// NewAccount makes another account with a key and a client for it.
-func (e *Env) NewAccount(t testing.TB) (*mosaic.Account, string, *client.Client) {
-	t.Helper()
-	ctx := context.Background()
-	a, err := e.Platform.CreateAccount(ctx, "test-"+randomHex(6)+"@example.test", t.Name())
+// Close stops the Env's server and platform. The shared services keep running.
+func (e *Env) Close() error {
+	e.Server.Close()
+	return e.Platform.Close()
+}
+
+// CreateAccount makes another account with a key and a client for it.
+func (e *Env) CreateAccount(ctx context.Context) (*mosaic.Account, string, *client.Client, error) {
+	a, err := e.Platform.CreateAccount(ctx, "test-"+randomHex(8)+"@example.test", "test")
 	if err != nil {
-		t.Fatalf("mosaictest: create account: %v", err)
+		return nil, "", nil, fmt.Errorf("create account: %w", err)
 	}
 	key, _, err := e.Platform.CreateAPIKey(ctx, a.ID, "test", 0)
 	if err != nil {
-		t.Fatalf("mosaictest: create key: %v", err)
+		return nil, "", nil, fmt.Errorf("create key: %w", err)
 	}
-	return a, key, client.New(e.BaseURL, key)
+	return a, key, client.New(e.BaseURL, key), nil
+}
+
+// NewAccount is CreateAccount for tests.
+func (e *Env) NewAccount(t testing.TB) (*mosaic.Account, string, *client.Client) {
+	t.Helper()
+	a, key, c, err := e.CreateAccount(context.Background())
+	if err != nil {
+		t.Fatalf("mosaictest: %v", err)
+	}
+	return a, key, c
 }
 
 // Project makes a fresh project for the Env's account, deleted when the test
