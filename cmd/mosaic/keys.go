@@ -20,6 +20,12 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, keysUsage)
 		return errors.New("keys needs a subcommand")
 	}
+	switch args[0] {
+	case "create", "list", "revoke":
+	default:
+		fmt.Fprintln(stderr, keysUsage)
+		return fmt.Errorf("unknown keys subcommand %q", args[0])
+	}
 	var s settings
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -29,6 +35,9 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", 0, "create: lifetime of the key (default the platform's, 30 days)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if args[0] == "revoke" && fs.NArg() != 1 {
+		return errors.New("usage: mosaic keys revoke ID|PREFIX")
 	}
 	s.logLevel = "warn"
 	p, closePlatform, err := s.platform(ctx, s.logger(stderr))
@@ -80,10 +89,7 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				k.CreatedAt.UTC().Format(time.RFC3339), k.ExpiresAt.UTC().Format(time.RFC3339), state)
 		}
 		return tw.Flush()
-	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("usage: mosaic keys revoke ID|PREFIX")
-		}
+	default: // "revoke"
 		k, err := p.RevokeAPIKey(ctx, fs.Arg(0))
 		if err != nil {
 			return err
@@ -91,8 +97,6 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.Prefix, k.ID)
 		return nil
 	}
-	fmt.Fprintln(stderr, keysUsage)
-	return fmt.Errorf("unknown keys subcommand %q", args[0])
 }
 
 // accountFor returns the account with email, making it if missing; with no

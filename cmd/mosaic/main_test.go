@@ -181,11 +181,17 @@ func TestServeEmbeddedDefault(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("MOSAIC_DATA_DIR", dir)
 	var out, errOut syncBuffer
 	ctx := context.Background()
-	for _, args := range [][]string{{}, {"bogus"}, {"keys"}, {"keys", "bogus"}, {"serve", "extra"}} {
+	for _, args := range [][]string{{}, {"bogus"}, {"keys"}, {"keys", "bogus"}, {"keys", "revoke"}, {"serve", "extra"}, {"serve", "-no-such-flag"}} {
 		if err := run(ctx, args, &out, &errOut); err == nil {
 			t.Errorf("mosaic %v: no error", args)
 		}
+	}
+	// A usage error starts nothing: no embedded database, no secret key.
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a usage error left %d entries in the data dir", len(entries))
 	}
 }
