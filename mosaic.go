@@ -21,6 +21,7 @@ package mosaic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -34,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/ratelimit"
 	"github.com/mosaic-platform/mosaic/sqlexec"
 )
 
@@ -84,6 +86,10 @@ type Config struct {
 	KeyTTL           time.Duration
 	KeyRotationGrace time.Duration
 
+	// Limiter counts the plans' hourly and daily quotas (default: in
+	// memory, per process; use a shared one across replicas).
+	Limiter ratelimit.Limiter
+
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 
@@ -121,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = ratelimit.NewMemory(cfg.Now)
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://localhost:8080"
@@ -242,6 +251,34 @@ func (p *Platform) PublicURL() string { return p.publicURL.String() }
 func (p *Platform) Domain() string { return p.cfg.Domain }
 
 func (p *Platform) now() time.Time { return p.cfg.Now() }
+
+// allow counts n events of a quota (for example "sql:<project id>") and
+// returns a RateLimited error, with RetryAfter, when the plan's limit is
+// reached. A limit <= 0 means no events are allowed.
+func (p *Platform) allow(ctx context.Context, key string, n, limit int64, window time.Duration, what string) error {
+	if limit <= 0 {
+		return errs.New(errs.Quota, "plan_limit", "your plan does not include %s; upgrade the plan", what)
+	}
+	d, err := p.cfg.Limiter.Allow(ctx, key, n, limit, window)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "limiter_unavailable", "the rate limiter is unavailable")
+	}
+	if !d.Allowed {
+		return &errs.Error{Kind: errs.RateLimited, Code: "rate_limited", RetryAfter: d.RetryAfter,
+			Detail: fmt.Sprintf("your plan allows %d %s per %s; try again in %s", limit, what, windowName(window), d.RetryAfter.Round(time.Second))}
+	}
+	return nil
+}
+
+func windowName(w time.Duration) string {
+	switch w {
+	case time.Hour:
+		return "hour"
+	case 24 * time.Hour:
+		return "day"
+	}
+	return w.String()
+}
 
 // dbError maps a control-database failure to an *errs.Error.
 func dbError(err error, op string) error {

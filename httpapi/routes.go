@@ -3,8 +3,16 @@ package httpapi
 import "net/http"
 
 // routeTable is the one list of routes: it is mounted, it is what GET /
-// publishes, and tests walk it. Later capabilities add their rows here.
+// publishes, and tests walk it. Each capability keeps its rows in its own
+// file and adds one line here.
 func (h *Handler) routeTable() []Route {
+	var rs []Route
+	rs = append(rs, h.coreRoutes()...)
+	return rs
+}
+
+// coreRoutes are the foundation's routes: discovery, account, projects, tickets.
+func (h *Handler) coreRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "/", Description: "Discover the API: every route with its method and a one-line description", handle: h.discover},
 
