@@ -481,3 +481,35 @@ func TestTickets(t *testing.T) {
 		t.Errorf("another account lists %d tickets (%v)", len(ts), err)
 	}
 }
+
+// TestReaperFinishesInterruptedCreate: a create cut off by a crash (row still
+// "provisioning", placement not yet recorded, role and database made) is
+// cleaned up by the next platform start.
+func TestReaperFinishesInterruptedCreate(t *testing.T) {
+	t.Parallel()
+	env := mosaictest.New(t)
+	admin := adminConn(t, env.DatabaseURL)
+	ctx := context.Background()
+	slug := fmt.Sprintf("crashed-%d", time.Now().UnixNano()%1e8)
+	name := mosaic.DatabaseName(slug)
+	for _, sql := range []string{
+		"CREATE ROLE " + name + " LOGIN",
+		"CREATE DATABASE " + name,
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, `INSERT INTO mosaic.projects (id, account_id, name, slug, plan, status, db_name, db_user, created_at, updated_at)
+		VALUES (gen_random_uuid(), $1, 'crashed', $2, 'free', 'provisioning', $3, $3, now() - interval '1 hour', now() - interval '1 hour')`,
+		env.Account.ID, slug, name); err != nil {
+		t.Fatal(err)
+	}
+	mosaictest.New(t) // a platform start runs the reaper
+	if roleExists(t, admin, name) || dbExists(t, admin, name) {
+		t.Error("the reaper left the interrupted create's role or database")
+	}
+	if _, err := env.Platform.Project(ctx, env.Account.ID, slug); !errors.Is(err, mosaic.ErrNotFound) {
+		t.Errorf("the reaper left the row: %v", err)
+	}
+}
