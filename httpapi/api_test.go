@@ -359,6 +359,10 @@ func TestDiscoverMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
+	// OPTIONS without CORS answers the allowed methods.
+	if a := do(t, env, call{method: "OPTIONS", path: "/projects", key: "-"}); a.status != http.StatusNoContent || a.header.Get("Allow") != "GET, POST, HEAD, OPTIONS" {
+		t.Errorf("OPTIONS /projects: %d Allow %q", a.status, a.header.Get("Allow"))
+	}
 	// HEAD works where GET does, and the API is also reachable with a trailing-slash-free prefix.
 	req, _ := http.NewRequest(http.MethodHead, env.BaseURL+"/projects", nil)
 	req.Header.Set("X-API-Key", env.APIKey)

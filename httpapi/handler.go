@@ -146,6 +146,10 @@ func (h *Handler) build() {
 		allowed := strings.Join(append(methods, http.MethodOptions), ", ")
 		h.muxFor(pattern).HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allowed)
+			if r.Method == http.MethodOptions {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{
 				Detail: "method " + r.Method + " is not allowed here; allowed: " + allowed,
 				Error:  "method_not_allowed",
