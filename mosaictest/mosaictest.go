@@ -10,9 +10,11 @@
 //	}
 //
 // Services, in this order: URLs from the environment
-// (MOSAIC_TEST_DATABASE_URL: an admin URL of a PostgreSQL server), else
-// local binaries started in a temporary directory on free ports (PostgreSQL
-// from the installed packages; scripts/setup installs them). One set of
+// (MOSAIC_TEST_DATABASE_URL: an admin URL of a PostgreSQL server;
+// MOSAIC_TEST_REDIS_URL: a Redis server), else local binaries started in a
+// temporary directory on free ports (PostgreSQL and redis-server from the
+// installed packages; scripts/setup installs them). With Redis, the platform
+// gets a key-value store and counts quotas in Redis. One set of
 // services is started per test binary, on first use, and stopped by Main;
 // every New makes a fresh account, and every Project a fresh tenant, so tests
 // can run in parallel and leave nothing behind.
@@ -37,10 +39,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/client"
 	"github.com/mosaic-platform/mosaic/httpapi"
 	"github.com/mosaic-platform/mosaic/internal/localsvc"
+	"github.com/mosaic-platform/mosaic/kv"
+	"github.com/mosaic-platform/mosaic/ratelimit"
 )
 
 // Env is a ready platform for one test.
@@ -59,6 +65,11 @@ type Env struct {
 	Client  *client.Client
 	// DatabaseURL is the admin URL of the PostgreSQL server.
 	DatabaseURL string
+	// RedisURL is the Redis server behind the platform's key-value store and
+	// rate limiter; "" when no Redis could be started (see RedisURL).
+	RedisURL string
+
+	redis *redis.Client
 }
 
 type options struct {
@@ -112,12 +123,36 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		Domain:      "mosaic.localhost",
 		Logger:      o.logger,
 	}
+	var rc *redis.Client
+	if svc.redisURL != "" {
+		if rc, err = kv.NewClient(svc.redisURL); err != nil {
+			srv.Close()
+			return nil, err
+		}
+		cfg.KV = kv.New(rc, kv.Options{Logger: o.logger})
+		// Quotas count in Redis, as across replicas; the clock is the
+		// platform's, read when it is used, so WithConfig can move it.
+		cfg.Limiter = ratelimit.NewRedis(rc, "mosaictest:rl:", func() time.Time {
+			if cfg.Now != nil {
+				return cfg.Now()
+			}
+			return time.Now()
+		}).WithFallback(ratelimit.NewMemory(func() time.Time {
+			if cfg.Now != nil {
+				return cfg.Now()
+			}
+			return time.Now()
+		}))
+	}
 	if o.config != nil {
 		o.config(&cfg)
 	}
 	p, err := mosaic.New(ctx, cfg)
 	if err != nil {
 		srv.Close()
+		if rc != nil {
+			rc.Close()
+		}
 		return nil, fmt.Errorf("start platform: %w", err)
 	}
 	apiOpts := httpapi.Options{Logger: cfg.Logger}
@@ -130,7 +165,8 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 	handler = mux
 	srv.Start()
 
-	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL}
+	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL,
+		RedisURL: svc.redisURL, redis: rc}
 	env.Account, env.APIKey, env.Client, err = env.CreateAccount(ctx)
 	if err != nil {
 		env.Close()
@@ -142,7 +178,11 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 // Close stops the Env's server and platform. The shared services keep running.
 func (e *Env) Close() error {
 	e.Server.Close()
-	return e.Platform.Close()
+	err := e.Platform.Close()
+	if e.redis != nil {
+		e.redis.Close()
+	}
+	return err
 }
 
 // CreateAccount makes another account with a key and a client for it.
@@ -197,6 +237,9 @@ type sharedServices struct {
 	databaseURL string
 	dir         string
 	pg          *localsvc.Postgres
+	redisURL    string
+	redisErr    error // why there is no Redis
+	redis       *localsvc.Redis
 }
 
 var (
@@ -211,8 +254,8 @@ func services() (*sharedServices, error) {
 }
 
 func startServices() (*sharedServices, error) {
-	s := &sharedServices{databaseURL: os.Getenv("MOSAIC_TEST_DATABASE_URL")}
-	if s.databaseURL != "" {
+	s := &sharedServices{databaseURL: os.Getenv("MOSAIC_TEST_DATABASE_URL"), redisURL: os.Getenv("MOSAIC_TEST_REDIS_URL")}
+	if s.databaseURL != "" && s.redisURL != "" {
 		return s, nil
 	}
 	dir, err := os.MkdirTemp("", "mosaictest-")
@@ -226,8 +269,23 @@ func startServices() (*sharedServices, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	if s.redisURL == "" {
+		// Without Redis the platform still runs (the key-value routes answer
+		// 503); tests that need it fail with this error (see RedisURL).
+		if rs, err := localsvc.StartRedis(ctx, localsvc.RedisOptions{Dir: filepath.Join(dir, "redis")}); err != nil {
+			s.redisErr = fmt.Errorf("no MOSAIC_TEST_REDIS_URL, and a local redis-server could not start (run scripts/setup): %w", err)
+		} else {
+			s.redis, s.redisURL = rs, rs.URL()
+		}
+	}
+	if s.databaseURL != "" {
+		return s, nil
+	}
 	pg, err := localsvc.StartPostgres(ctx, localsvc.PostgresOptions{Dir: filepath.Join(dir, "postgres"), MaxConnections: 300})
 	if err != nil {
+		if s.redis != nil {
+			s.redis.Stop(ctx)
+		}
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("no MOSAIC_TEST_DATABASE_URL, and a local PostgreSQL could not start (run scripts/setup): %w", err)
 	}
@@ -252,6 +310,9 @@ func stopServices() {
 	if svc.pg != nil {
 		svc.pg.Stop(ctx)
 	}
+	if svc.redis != nil {
+		svc.redis.Stop(ctx)
+	}
 	if svc.dir != "" {
 		os.RemoveAll(svc.dir)
 	}
@@ -273,4 +334,19 @@ func DatabaseURL(t testing.TB) string {
 		t.Fatalf("mosaictest: %v", err)
 	}
 	return s.databaseURL
+}
+
+// RedisURL returns the URL of the Redis server the harness uses, starting
+// it if needed; the test fails when there is none. Tests use it to look at
+// Redis as an operator would.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	s, err := services()
+	if err != nil {
+		t.Fatalf("mosaictest: %v", err)
+	}
+	if s.redisURL == "" {
+		t.Fatalf("mosaictest: %v", s.redisErr)
+	}
+	return s.redisURL
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/internal/localsvc"
+	"github.com/mosaic-platform/mosaic/kv"
+	"github.com/mosaic-platform/mosaic/ratelimit"
 )
 
 // settings is the server's configuration: flags, defaulting to environment variables.
@@ -146,10 +148,27 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 	if pub == "" {
 		pub = "http://" + s.addr
 	}
-	p, err := mosaic.New(ctx, mosaic.Config{DatabaseURL: url, SecretKey: secret, PublicURL: pub, Domain: s.domain, Logger: log})
+	cfg := mosaic.Config{DatabaseURL: url, SecretKey: secret, PublicURL: pub, Domain: s.domain, Logger: log}
+	closeRedis := func() {}
+	if s.redisURL != "" {
+		// The key-value API, and quota counters shared by every replica
+		// (per process while Redis is unreachable). No I/O here: a Redis
+		// that is down makes the key-value routes answer 503 until it is back.
+		rc, err := kv.NewClient(s.redisURL)
+		if err != nil {
+			stopDB()
+			return nil, nil, err
+		}
+		cfg.KV = kv.New(rc, kv.Options{Logger: log})
+		cfg.Limiter = ratelimit.NewRedis(rc, "mosaic:rl:", nil).WithFallback(ratelimit.NewMemory(nil))
+		closeRedis = func() { rc.Close() }
+		log.Info("key-value store on Redis", "addr", rc.Options().Addr, "db", rc.Options().DB)
+	}
+	p, err := mosaic.New(ctx, cfg)
 	if err != nil {
+		closeRedis()
 		stopDB()
 		return nil, nil, err
 	}
-	return p, func() { p.Close(); stopDB() }, nil
+	return p, func() { p.Close(); closeRedis(); stopDB() }, nil
 }

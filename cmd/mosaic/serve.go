@@ -26,7 +26,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	log := s.logger(stderr)
-	for name, v := range map[string]string{"MOSAIC_REDIS_URL": s.redisURL, "MOSAIC_S3_ENDPOINT": s.s3Endpoint, "MOSAIC_SMTP_URL": s.smtpURL} {
+	for name, v := range map[string]string{"MOSAIC_S3_ENDPOINT": s.s3Endpoint, "MOSAIC_SMTP_URL": s.smtpURL} {
 		if v != "" {
 			log.Warn("this build does not use the setting yet; its capability has not landed", "setting", name)
 		}
