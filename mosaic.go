@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/ratelimit"
 	"github.com/mosaic-platform/mosaic/sqlexec"
 )
@@ -90,6 +91,19 @@ type Config struct {
 	// memory, per process; use a shared one across replicas).
 	Limiter ratelimit.Limiter
 
+	// KV is the key-value store behind Platform.KV and /{slug}/redis/*
+	// (for example kv.New on a go-redis client, which the caller owns and
+	// closes). Nil: every key-value call is Unavailable (503), "key-value
+	// store is not configured".
+	KV kv.Store
+
+	// SQLTimeout bounds one SQL request when the plan sets none (default
+	// 30 s); SQLMaxRows and SQLMaxBytes cap a result (defaults 10,000 rows
+	// and 10 MiB of JSON). See package sqlexec.
+	SQLTimeout  time.Duration
+	SQLMaxRows  int
+	SQLMaxBytes int
+
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 
@@ -107,7 +121,8 @@ type Platform struct {
 	log       *slog.Logger
 	publicURL *url.URL
 
-	keyTouch sync.Map // key id → time of the last last_used_at write
+	keyTouch sync.Map  // key id → time of the last last_used_at write
+	sqlc     sqlCaches // sql.go: tenants and database sizes, briefly cached
 
 	closeOnce sync.Once
 }

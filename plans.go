@@ -1,11 +1,16 @@
 package mosaic
 
-import "maps"
+import (
+	"maps"
+	"time"
+)
 
 // Plan is a named set of limits. The platform's plan table is configurable
 // (Config.Plans); DefaultPlans returns the table from the API reference.
 type Plan struct {
 	Name string `json:"name"`
+	// SQLTimeout bounds one POST /{slug}/sql request; 0 means Config.SQLTimeout.
+	SQLTimeout time.Duration `json:"-"`
 	// DatabaseBytes caps the tenant database size; writes over it get 402.
 	DatabaseBytes int64 `json:"database_bytes"`
 	// StorageBytes caps object storage.

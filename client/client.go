@@ -145,6 +145,15 @@ func decodeError(resp *http.Response, data []byte) error {
 	}
 	_ = json.Unmarshal(data, &body)
 	e := &errs.Error{Kind: errs.KindForStatus(resp.StatusCode), Code: body.Error, Detail: body.Detail}
+	var fields map[string]any
+	if json.Unmarshal(data, &fields) == nil {
+		delete(fields, "detail")
+		delete(fields, "error")
+		delete(fields, "request_id")
+		if len(fields) > 0 {
+			e.Fields = fields
+		}
+	}
 	if resp.StatusCode == http.StatusMethodNotAllowed {
 		e.Kind = errs.Invalid
 	}

@@ -95,6 +95,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause, for logs. It is never shown over HTTP.
 	Err error
+	// Fields are optional extra members of the HTTP error body (for
+	// example a SQLSTATE "code" and a "position"). They must be safe to
+	// show; the members detail, error and request_id cannot be overridden.
+	Fields map[string]any
 }
 
 // Error implements error. It includes the cause, so it is meant for logs.

@@ -40,6 +40,16 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if e.Kind == errs.Unavailable && e.Err != nil {
 		h.log.WarnContext(r.Context(), "service unavailable", "request_id", requestID(r.Context()), "path", r.URL.Path, "err", e.Err)
 	}
+	if len(e.Fields) > 0 && e.Kind != errs.Internal {
+		m := make(map[string]any, len(e.Fields)+2)
+		for k, v := range e.Fields {
+			m[k] = v
+		}
+		m["detail"], m["error"] = body.Detail, body.Error
+		delete(m, "request_id")
+		writeJSON(w, e.Kind.Status(), m)
+		return
+	}
 	writeJSON(w, e.Kind.Status(), body)
 }
 

@@ -8,6 +8,8 @@ import "net/http"
 func (h *Handler) routeTable() []Route {
 	var rs []Route
 	rs = append(rs, h.coreRoutes()...)
+	rs = append(rs, h.sqlRoutes()...)
+	rs = append(rs, h.kvRoutes()...)
 	return rs
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,6 +54,13 @@ type Config struct {
 	Template string
 	// Logger receives setup and cleanup events; nil means slog.Default().
 	Logger *slog.Logger
+	// PoolIdleTimeout closes a cached tenant pool (and a pooled connection)
+	// unused for this long (default 5 minutes).
+	PoolIdleTimeout time.Duration
+	// MaxTotalConns is a soft cap on the open connections of all cached
+	// tenant pools: making a new pool first closes the least recently used
+	// idle pools until the total plus the new pool's size fits (default 200).
+	MaxTotalConns int32
 }
 
 // Cluster provisions tenant databases on a set of PostgreSQL servers. It is
@@ -63,9 +71,11 @@ type Cluster struct {
 	servers []*server // in Config order
 	byName  map[string]*server
 
-	mu     sync.Mutex
-	pools  map[poolKey]*tenantPool
-	closed bool
+	mu          sync.Mutex
+	pools       map[poolKey]*tenantPool
+	closed      bool
+	janitorOn   bool
+	stopJanitor chan struct{}
 }
 
 var _ Databases = (*Cluster)(nil)
@@ -76,6 +86,7 @@ type tenantPool struct {
 	pool     *pgxpool.Pool
 	user     string
 	password string
+	lastUsed atomic.Int64 // unix nanoseconds
 }
 
 // server is one Server with its lazily made admin pool and setup state.
@@ -151,11 +162,19 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.AdminMaxConns <= 0 {
 		cfg.AdminMaxConns = DefaultAdminMaxConns
 	}
+	if cfg.PoolIdleTimeout <= 0 {
+		cfg.PoolIdleTimeout = DefaultPoolIdleTimeout
+	}
+	if cfg.MaxTotalConns <= 0 {
+		cfg.MaxTotalConns = DefaultMaxTotalConns
+	}
 	c := &Cluster{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		byName: map[string]*server{},
 		pools:  map[poolKey]*tenantPool{},
+
+		stopJanitor: make(chan struct{}),
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -215,6 +234,7 @@ func (c *Cluster) Close() {
 	c.closed = true
 	pools := c.pools
 	c.pools = nil
+	close(c.stopJanitor)
 	c.mu.Unlock()
 	for _, tp := range pools {
 		tp.pool.Close()
@@ -464,9 +484,14 @@ func literal(s string) string {
 }
 
 // Pool returns the cached pool for the tenant database, connecting as the
-// tenant role with search_path=public and application_name=mosaic. The pool
-// is made on first use (connections open on Acquire) and invalidated by Drop
-// and by a call with a different user or password.
+// tenant role with search_path=public, application_name=mosaic and the
+// session defaults listed in the package doc (UTC, ISO dates). The pool is
+// made on first use under the Cluster's lock, which makes one pool per
+// database (connections open on Acquire, so no I/O happens under the lock),
+// and invalidated by Drop, by a call with a different user or password, by
+// idleness (Config.PoolIdleTimeout) and by the LRU cap (Config.MaxTotalConns).
+// Its connections run no server-side prepared statements (QueryExecModeExec)
+// because Exec ends every request with DISCARD ALL.
 func (c *Cluster) Pool(ctx context.Context, cr Credentials) (*pgxpool.Pool, error) {
 	s, err := c.server(cr.Server)
 	if err != nil {
@@ -483,6 +508,7 @@ func (c *Cluster) Pool(ctx context.Context, cr Credentials) (*pgxpool.Pool, erro
 	}
 	if tp, ok := c.pools[key]; ok {
 		if tp.user == cr.User && subtle.ConstantTimeCompare([]byte(tp.password), []byte(cr.Password)) == 1 {
+			tp.touch()
 			return tp.pool, nil
 		}
 		delete(c.pools, key)
@@ -492,14 +518,21 @@ func (c *Cluster) Pool(ctx context.Context, cr Credentials) (*pgxpool.Pool, erro
 	pc.ConnConfig.User = cr.User
 	pc.ConnConfig.Password = cr.Password
 	pc.ConnConfig.Database = cr.Database
-	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "public", "application_name": "mosaic"}
+	c.tenantPoolConfig(pc)
 	pc.MaxConns = c.cfg.PoolMaxConns
 	pc.MinConns = 0
 	p, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, errs.Internalf(err, "sqlexec: tenant pool for %s/%s", s.Name, cr.Database)
 	}
-	c.pools[key] = &tenantPool{pool: p, user: cr.User, password: cr.Password}
+	c.evictLocked(pc.MaxConns)
+	tp := &tenantPool{pool: p, user: cr.User, password: cr.Password}
+	tp.touch()
+	c.pools[key] = tp
+	if !c.janitorOn {
+		c.janitorOn = true
+		go c.janitor(c.stopJanitor)
+	}
 	return p, nil
 }
 
