@@ -170,6 +170,7 @@ func (p *Platform) EnsureAPIKey(ctx context.Context, key, email string) (*Princi
 	if err != nil {
 		return nil, dbError(err, "ensure API key")
 	}
+	p.forgetKeys()
 	if tag.RowsAffected() == 0 {
 		var account uuid.UUID
 		err := p.db.QueryRow(ctx, `SELECT id FROM mosaic.accounts ORDER BY created_at, id LIMIT 1`).Scan(&account)
@@ -189,13 +190,36 @@ func (p *Platform) EnsureAPIKey(ctx context.Context, key, email string) (*Princi
 	return p.Authenticate(ctx, key)
 }
 
+// authTTL is how long a resolved API key is reused without asking the
+// control database. Expiry is still checked on every request against the
+// cached expiry time; a revocation or rotation made by this process takes
+// effect at once, one made by another replica within authTTL.
+const authTTL = 5 * time.Second
+
+type authEntry struct {
+	pr      Principal
+	fetched time.Time
+}
+
 // Authenticate resolves an API key to its account. A malformed, unknown,
-// expired or revoked key is an Unauthorized error.
+// expired or revoked key is an Unauthorized error. Resolved keys are cached
+// for authTTL (see there).
 func (p *Platform) Authenticate(ctx context.Context, key string) (*Principal, error) {
 	if !ValidKeyFormat(key) {
 		return nil, errs.New(errs.Unauthorized, "invalid_api_key", "the API key is not valid")
 	}
 	h := hashKey(key)
+	var hk [32]byte
+	copy(hk[:], h)
+	now := p.now()
+	if v, ok := p.authCache.Load(hk); ok {
+		e := v.(*authEntry)
+		if now.Sub(e.fetched) < authTTL && !now.Before(e.fetched.Add(-time.Second)) {
+			pr := e.pr
+			return p.checkKey(ctx, &pr, now)
+		}
+		p.authCache.Delete(hk)
+	}
 	var (
 		pr     Principal
 		stored []byte
@@ -212,7 +236,11 @@ func (p *Platform) Authenticate(ctx context.Context, key string) (*Principal, er
 		return nil, dbError(err, "authenticate")
 	}
 	pr.Account.ID = pr.Key.AccountID
-	now := p.now()
+	p.authCache.Store(hk, &authEntry{pr: pr, fetched: now})
+	return p.checkKey(ctx, &pr, now)
+}
+
+func (p *Platform) checkKey(ctx context.Context, pr *Principal, now time.Time) (*Principal, error) {
 	if pr.Key.RevokedAt != nil {
 		return nil, errs.New(errs.Unauthorized, "api_key_revoked", "the API key has been revoked")
 	}
@@ -220,8 +248,11 @@ func (p *Platform) Authenticate(ctx context.Context, key string) (*Principal, er
 		return nil, errs.New(errs.Unauthorized, "api_key_expired", "the API key expired at %s; rotate keys before they expire", pr.Key.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	p.touchKey(ctx, pr.Key.ID, now)
-	return &pr, nil
+	return pr, nil
 }
+
+// forgetKeys empties the authentication cache after a key changed.
+func (p *Platform) forgetKeys() { p.authCache.Clear() }
 
 // touchKey records last_used_at, at most once a minute per key and process.
 func (p *Platform) touchKey(ctx context.Context, id uuid.UUID, now time.Time) {
@@ -262,6 +293,7 @@ func (p *Platform) RotateAPIKey(ctx context.Context, pr *Principal) (string, *AP
 	if err != nil {
 		return "", nil, nil, dbError(err, "rotate API key")
 	}
+	p.forgetKeys()
 	return key, nk, &old, nil
 }
 
@@ -311,6 +343,7 @@ func (p *Platform) RevokeAPIKey(ctx context.Context, idOrPrefix string) (*APIKey
 		return nil, errs.New(errs.NotFound, "key_not_found", "no single API key matches %q", idOrPrefix)
 	}
 	p.keyTouch.Delete(got[0].ID)
+	p.forgetKeys()
 	return &got[0], nil
 }
 

@@ -40,10 +40,11 @@ type KVUsage struct {
 // platform has no key-value store configured; Quota (402) when the project's
 // plan has no key-value access.
 func (p *Platform) KV(ctx context.Context, owner uuid.UUID, slug string) (*KV, error) {
-	pr, err := p.Project(ctx, owner, slug)
+	t, err := p.tenant(ctx, owner, slug) // a short cache shared with the SQL path
 	if err != nil {
 		return nil, err
 	}
+	pr := &t.pr
 	if p.cfg.KV == nil {
 		return nil, errs.New(errs.Unavailable, "kv_not_configured", "key-value store is not configured on this platform")
 	}

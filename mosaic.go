@@ -121,8 +121,9 @@ type Platform struct {
 	log       *slog.Logger
 	publicURL *url.URL
 
-	keyTouch sync.Map  // key id → time of the last last_used_at write
-	sqlc     sqlCaches // sql.go: tenants and database sizes, briefly cached
+	keyTouch  sync.Map  // key id → time of the last last_used_at write
+	authCache sync.Map  // [32]byte key hash → *authEntry (accounts.go)
+	sqlc      sqlCaches // sql.go: tenants and database sizes, briefly cached
 
 	closeOnce sync.Once
 }

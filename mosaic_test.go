@@ -439,6 +439,9 @@ func TestKeyRotationAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := env.Platform.Authenticate(ctx, k3); err != nil { // now cached
+		t.Fatal(err)
+	}
 	if _, err := env.Platform.RevokeAPIKey(ctx, meta.Prefix); err != nil {
 		t.Fatal(err)
 	}

@@ -411,6 +411,13 @@ func (p *Platform) DeleteProject(ctx context.Context, owner uuid.UUID, slug stri
 }
 
 func (p *Platform) finishDelete(ctx context.Context, id uuid.UUID, slug, server, db string) error {
+	p.forgetProject(id, slug)
+	if p.cfg.KV != nil {
+		if _, err := p.cfg.KV.For(id.String()).Flush(ctx); err != nil {
+			// Not fatal: every key has a TTL (at most 7 days), index included.
+			p.log.Warn("could not flush the key-value store of a deleted project", "slug", slug, "err", err)
+		}
+	}
 	if server != "" {
 		if err := p.dbs.Drop(ctx, server, db); err != nil {
 			return err

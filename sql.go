@@ -100,6 +100,19 @@ func (p *Platform) tenant(ctx context.Context, owner uuid.UUID, slug string) (*t
 	return e, nil
 }
 
+// forgetProject drops every cached entry of a project (it is being deleted).
+func (p *Platform) forgetProject(id uuid.UUID, slug string) {
+	c := &p.sqlc
+	c.mu.Lock()
+	for k, e := range c.tenants {
+		if k.slug == slug || e.pr.ID == id {
+			delete(c.tenants, k)
+		}
+	}
+	delete(c.sizes, id)
+	c.mu.Unlock()
+}
+
 func (p *Platform) forgetTenant(owner uuid.UUID, slug string) {
 	p.sqlc.mu.Lock()
 	delete(p.sqlc.tenants, tenantKey{owner, slug})
