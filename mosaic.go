@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/gitpush"
 	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/ratelimit"
 	"github.com/mosaic-platform/mosaic/sqlexec"
@@ -87,6 +88,11 @@ type Config struct {
 	KeyTTL           time.Duration
 	KeyRotationGrace time.Duration
 
+	// GitDir, when set, hosts every project's git repository there (bare
+	// repositories served over smart HTTP by GitHandler, written by PutFile).
+	// Empty: no git hosting; git routes answer 503.
+	GitDir string
+
 	// Limiter counts the plans' hourly and daily quotas (default: in
 	// memory, per process; use a shared one across replicas).
 	Limiter ratelimit.Limiter
@@ -124,6 +130,7 @@ type Platform struct {
 	keyTouch  sync.Map  // key id → time of the last last_used_at write
 	authCache sync.Map  // [32]byte key hash → *authEntry (accounts.go)
 	sqlc      sqlCaches // sql.go: tenants and database sizes, briefly cached
+	git       *gitpush.Local
 
 	closeOnce sync.Once
 }
@@ -203,6 +210,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		}
 		p.dbs, p.ownDBs = cl, cl
 	}
+	if err := p.newGit(); err != nil {
+		p.Close()
+		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: git hosting: %v", err)
+	}
 	applied, err := migrate(ctx, pool)
 	if err != nil {
 		p.Close()
@@ -235,6 +246,11 @@ func Migrate(ctx context.Context, databaseURL string) ([]string, error) {
 // Close releases the platform's connections. It is safe to call more than once.
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
+		if p.git != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			p.git.Close(cctx)
+			cancel()
+		}
 		if p.ownDBs != nil {
 			p.ownDBs.Close()
 		}

@@ -235,9 +235,15 @@ func (p *Platform) createProject(ctx context.Context, owner uuid.UUID, in NewPro
 	if isForeignKeyViolation(err) {
 		return nil, errs.New(errs.NotFound, "account_not_found", "no such account")
 	}
+	repoMade := false
 	undo := func(dropDB *sqlexec.Credentials) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
+		if repoMade {
+			if err := p.git.Delete(cctx, pr.Slug); err != nil {
+				p.log.Error("could not delete the repository of a failed project create", "slug", pr.Slug, "err", err)
+			}
+		}
 		if dropDB != nil {
 			if err := p.dbs.Drop(cctx, dropDB.Server, dropDB.Database); err != nil {
 				p.log.Error("could not drop the database of a failed project create", "slug", pr.Slug, "err", err)
@@ -271,7 +277,16 @@ func (p *Platform) createProject(ctx context.Context, owner uuid.UUID, in NewPro
 		return nil, errs.Wrap(errs.Unavailable, err, "canceled", "the request was canceled")
 	}
 
-	// 3. Record where it lives and its sealed password.
+	// 3. The git repository, when the platform hosts git.
+	if p.git != nil {
+		if err := p.git.Create(ctx, pr.Slug); err != nil {
+			undo(c)
+			return nil, err
+		}
+		repoMade = true
+	}
+
+	// 4. Record where it lives and its sealed password.
 	sealed := p.seal.seal([]byte(c.Password), pr.ID[:])
 	pr.Status = StatusActive
 	err = p.db.QueryRow(ctx, `UPDATE mosaic.projects SET status = $2, db_server = $3, db_host = $4, db_port = $5,
@@ -412,6 +427,11 @@ func (p *Platform) DeleteProject(ctx context.Context, owner uuid.UUID, slug stri
 
 func (p *Platform) finishDelete(ctx context.Context, id uuid.UUID, slug, server, db string) error {
 	p.forgetProject(id, slug)
+	if p.git != nil {
+		if err := p.git.Delete(ctx, slug); err != nil {
+			return err
+		}
+	}
 	if p.cfg.KV != nil {
 		if _, err := p.cfg.KV.For(id.String()).Flush(ctx); err != nil {
 			// Not fatal: every key has a TTL (at most 7 days), index included.

@@ -52,6 +52,8 @@ type Route struct {
 	Description string `json:"description"`
 	// Auth reports whether the route needs an X-API-Key.
 	Auth bool `json:"auth"`
+	// MaxBody overrides Options.MaxBodyBytes for this route (0: the default).
+	MaxBody int64 `json:"-"`
 
 	handle func(w http.ResponseWriter, r *http.Request) error
 }
@@ -87,7 +89,8 @@ func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 // Prefix returns the prefix Mount uses.
 func (h *Handler) Prefix() string { return h.opts.Prefix }
 
-// Mount registers the API under the handler's prefix on mux, and GET /healthz.
+// Mount registers the API under the handler's prefix on mux, GET /healthz,
+// and the git smart-HTTP endpoints under /git/ (the platform's git_repo_url).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.opts.Prefix == "" {
 		mux.Handle("/", h)
@@ -96,6 +99,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 		mux.Handle(h.opts.Prefix, http.StripPrefix(h.opts.Prefix, h))
 	}
 	mux.Handle("GET /healthz", h.Health())
+	mux.Handle("/git/", http.StripPrefix("/git", h.p.GitHandler()))
 }
 
 // Health answers GET /healthz: 200 {"status":"ok"} when the control database
@@ -210,7 +214,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "" {
 		r.URL.Path = "/"
 	}
-	r.Body = http.MaxBytesReader(rec, r.Body, h.opts.MaxBodyBytes)
 	if h.accounts[firstSegment(r.URL.Path)] {
 		h.account.ServeHTTP(rec, r)
 	} else {
@@ -221,7 +224,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wrap turns a route into an http.Handler: authentication when the route
 // needs it, then the route's function, whose error becomes the JSON answer.
 func (h *Handler) wrap(rt Route) http.Handler {
+	limit := h.opts.MaxBodyBytes
+	if rt.MaxBody > 0 {
+		limit = rt.MaxBody
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if rt.Auth {
 			pr, err := h.authenticate(r)
 			if err != nil {

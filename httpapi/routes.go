@@ -10,6 +10,7 @@ func (h *Handler) routeTable() []Route {
 	rs = append(rs, h.coreRoutes()...)
 	rs = append(rs, h.sqlRoutes()...)
 	rs = append(rs, h.kvRoutes()...)
+	rs = append(rs, h.gitRoutes()...)
 	return rs
 }
 

@@ -69,7 +69,11 @@ type Env struct {
 	// rate limiter; "" when no Redis could be started (see RedisURL).
 	RedisURL string
 
-	redis *redis.Client
+	// GitURL is the base of the projects' clone URLs: GitURL + "/<slug>.git".
+	GitURL string
+
+	redis  *redis.Client
+	gitDir string
 }
 
 type options struct {
@@ -116,11 +120,17 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 	var handler http.Handler
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	publicURL := "http://" + srv.Listener.Addr().String()
+	gitDir, err := os.MkdirTemp("", "mosaictest-git-")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
 	cfg := mosaic.Config{
 		DatabaseURL: svc.databaseURL,
 		SecretKey:   []byte(randomHex(32)),
 		PublicURL:   publicURL,
 		Domain:      "mosaic.localhost",
+		GitDir:      gitDir,
 		Logger:      o.logger,
 	}
 	var rc *redis.Client
@@ -153,6 +163,7 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		if rc != nil {
 			rc.Close()
 		}
+		os.RemoveAll(gitDir)
 		return nil, fmt.Errorf("start platform: %w", err)
 	}
 	apiOpts := httpapi.Options{Logger: cfg.Logger}
@@ -166,7 +177,7 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 	srv.Start()
 
 	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL,
-		RedisURL: svc.redisURL, redis: rc}
+		RedisURL: svc.redisURL, GitURL: srv.URL + "/git", redis: rc, gitDir: gitDir}
 	env.Account, env.APIKey, env.Client, err = env.CreateAccount(ctx)
 	if err != nil {
 		env.Close()
@@ -182,6 +193,7 @@ func (e *Env) Close() error {
 	if e.redis != nil {
 		e.redis.Close()
 	}
+	os.RemoveAll(e.gitDir)
 	return err
 }
 

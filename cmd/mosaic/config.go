@@ -148,7 +148,12 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 	if pub == "" {
 		pub = "http://" + s.addr
 	}
-	cfg := mosaic.Config{DatabaseURL: url, SecretKey: secret, PublicURL: pub, Domain: s.domain, Logger: log}
+	gitDir, err := filepath.Abs(filepath.Join(s.dataDir, "git"))
+	if err != nil {
+		stopDB()
+		return nil, nil, err
+	}
+	cfg := mosaic.Config{DatabaseURL: url, SecretKey: secret, PublicURL: pub, Domain: s.domain, GitDir: gitDir, Logger: log}
 	closeRedis := func() {}
 	if s.redisURL != "" {
 		// The key-value API, and quota counters shared by every replica
