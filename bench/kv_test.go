@@ -60,7 +60,7 @@ func newKVBench(b *testing.B) *kvBench {
 	}
 	b.Cleanup(func() { rc.Close() })
 	env := mosaictest.New(b, mosaictest.WithConfig(func(c *mosaic.Config) {
-		c.KV = kv.New(rc, kv.Options{})
+		c.KV = kv.New(rc, kv.Options{AutoPipeline: true})
 		c.Plans = mosaic.DefaultPlans()
 		pl := c.Plans["pro"]
 		pl.Name, pl.RedisOpsPerHour, pl.RedisBytes = "kvbench", 1<<40, 1<<40

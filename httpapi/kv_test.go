@@ -483,7 +483,7 @@ func TestKVRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
-	env := mosaictest.New(t, mosaictest.WithConfig(func(c *mosaic.Config) { c.KV = kv.New(rc, kv.Options{}) }))
+	env := mosaictest.New(t, mosaictest.WithConfig(func(c *mosaic.Config) { c.KV = kv.New(rc, kv.Options{AutoPipeline: true}) }))
 	s := env.Project(t, pro).Slug
 	if a := do(t, env, kvCall(s, "set", `{"key": "k", "value": "before"}`)); a.status != 200 {
 		t.Fatalf("set: %d %s", a.status, a.body)

@@ -60,7 +60,7 @@ func newStore(t testing.TB) (*kv.Redis, *redis.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return kv.New(c, kv.Options{}), c
+	return kv.New(c, kv.Options{AutoPipeline: true}), c
 }
 
 // newTenant returns a fresh tenant whose keys are flushed when the test ends.

@@ -139,10 +139,11 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 			srv.Close()
 			return nil, err
 		}
-		cfg.KV = kv.New(rc, kv.Options{Logger: o.logger})
+		store := kv.New(rc, kv.Options{Logger: o.logger, AutoPipeline: true})
+		cfg.KV = store
 		// Quotas count in Redis, as across replicas; the clock is the
 		// platform's, read when it is used, so WithConfig can move it.
-		cfg.Limiter = ratelimit.NewRedis(rc, "mosaictest:rl:", func() time.Time {
+		cfg.Limiter = ratelimit.NewRedis(store.Scripter(), "mosaictest:rl:", func() time.Time {
 			if cfg.Now != nil {
 				return cfg.Now()
 			}

@@ -16,7 +16,7 @@ import (
 // on this process's clock, as in Memory, so replicas with synchronized
 // clocks agree.
 type Redis struct {
-	c        redis.UniversalClient
+	c        redis.Scripter
 	prefix   string
 	now      func() time.Time
 	fallback Limiter
@@ -26,7 +26,7 @@ var _ Limiter = (*Redis)(nil)
 
 // NewRedis returns a limiter on c. prefix starts every counter's key
 // (default "rl:"); now is the clock (nil: time.Now). It does no I/O.
-func NewRedis(c redis.UniversalClient, prefix string, now func() time.Time) *Redis {
+func NewRedis(c redis.Scripter, prefix string, now func() time.Time) *Redis {
 	if prefix == "" {
 		prefix = "rl:"
 	}

@@ -164,8 +164,9 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 			stopDB()
 			return nil, nil, err
 		}
-		cfg.KV = kv.New(rc, kv.Options{Logger: log})
-		cfg.Limiter = ratelimit.NewRedis(rc, "mosaic:rl:", nil).WithFallback(ratelimit.NewMemory(nil))
+		store := kv.New(rc, kv.Options{Logger: log, AutoPipeline: true})
+		cfg.KV = store
+		cfg.Limiter = ratelimit.NewRedis(store.Scripter(), "mosaic:rl:", nil).WithFallback(ratelimit.NewMemory(nil))
 		closeRedis = func() { rc.Close() }
 		log.Info("key-value store on Redis", "addr", rc.Options().Addr, "db", rc.Options().DB)
 	}
