@@ -143,17 +143,14 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		cfg.KV = store
 		// Quotas count in Redis, as across replicas; the clock is the
 		// platform's, read when it is used, so WithConfig can move it.
-		cfg.Limiter = ratelimit.NewRedis(store.Scripter(), "mosaictest:rl:", func() time.Time {
+		clock := func() time.Time {
 			if cfg.Now != nil {
 				return cfg.Now()
 			}
 			return time.Now()
-		}).WithFallback(ratelimit.NewMemory(func() time.Time {
-			if cfg.Now != nil {
-				return cfg.Now()
-			}
-			return time.Now()
-		}))
+		}
+		shared := ratelimit.NewRedis(store.Scripter(), "mosaictest:rl:", clock).WithFallback(ratelimit.NewMemory(clock))
+		cfg.Limiter = ratelimit.NewBatched(shared, 0, clock)
 	}
 	if o.config != nil {
 		o.config(&cfg)

@@ -166,7 +166,8 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 		}
 		store := kv.New(rc, kv.Options{Logger: log, AutoPipeline: true})
 		cfg.KV = store
-		cfg.Limiter = ratelimit.NewRedis(store.Scripter(), "mosaic:rl:", nil).WithFallback(ratelimit.NewMemory(nil))
+		shared := ratelimit.NewRedis(store.Scripter(), "mosaic:rl:", nil).WithFallback(ratelimit.NewMemory(nil))
+		cfg.Limiter = ratelimit.NewBatched(shared, 0, nil)
 		closeRedis = func() { rc.Close() }
 		log.Info("key-value store on Redis", "addr", rc.Options().Addr, "db", rc.Options().DB)
 	}
