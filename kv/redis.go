@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -552,49 +553,23 @@ func (t *tenant) Usage(ctx context.Context) (Usage, error) {
 		return Usage{}, t.err
 	}
 	began := time.Now()
-	c := t.s.c
-	pipe := c.Pipeline()
-	scriptPrune.Run(ctx, pipe, []string{t.index}) // loads the script if needed (EVALSHA, then EVAL)
-	members := pipe.ZRange(ctx, t.index, 0, usageBatch-1)
-	idxMem := pipe.MemoryUsage(ctx, t.index, 0)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		if isNoScript(err) {
-			if err := scriptPrune.Run(ctx, c, []string{t.index}).Err(); err != nil {
-				return Usage{}, t.opErr(ctx, err, "", "")
-			}
-			return t.Usage(ctx)
-		}
-		return Usage{}, t.opErr(ctx, err, "", "")
-	}
 	var u Usage
-	if n, err := idxMem.Result(); err == nil {
-		u.MemoryBytes += n
-	}
-	batch := members.Val()
-	for off := int64(usageBatch); len(batch) > 0; off += usageBatch {
-		pipe := c.Pipeline()
-		cmds := make([]*redis.IntCmd, len(batch))
-		for i, m := range batch {
-			cmds[i] = pipe.MemoryUsage(ctx, t.key(m), 0)
-		}
-		next := pipe.ZRange(ctx, t.index, off, off+usageBatch-1)
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	for off, first := int64(0), "1"; ; off, first = off+usageBatch, "0" {
+		res, err := scriptUsagePage.Run(ctx, t.s.cmd(), []string{t.index}, t.prefix, off, usageBatch, first).Int64Slice()
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return Usage{}, t.opErr(ctx, err, "", "")
 		}
-		for _, cmd := range cmds {
-			if n, err := cmd.Result(); err == nil {
-				u.Keys++
-				u.MemoryBytes += n
-			}
+		if len(res) != 3 {
+			return Usage{}, t.opErr(ctx, fmt.Errorf("usage script returned %d values", len(res)), "", "")
 		}
-		batch = next.Val()
+		u.Keys += res[0]
+		u.MemoryBytes += res[1]
+		if res[2] < usageBatch {
+			break
+		}
 	}
 	t.setExact(u.MemoryBytes, time.Since(began))
 	return u, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 func (t *tenant) Flush(ctx context.Context) (int64, error) {

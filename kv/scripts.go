@@ -128,9 +128,29 @@ end
 return {r[1], out}
 `)
 
-// Prunes expired members; returns Redis's time in ms.
-var scriptPrune = redis.NewScript(luaPrelude + `
-local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-return now
+// scriptUsagePage sums MEMORY USAGE (SAMPLES 0: exact) over one page of the
+// tenant's index, so a tenant of up to a page of keys costs one round trip.
+// On the first page it also prunes expired index entries and adds the
+// index's own size. KEYS[1] is the index; the data keys are named from
+// ARGV[1] (the tenant prefix) and share the index's hash tag, hence its slot.
+// ARGV: prefix, offset, page size, first page ("1"/"0").
+// Returns {keys that exist, bytes, index entries read}.
+var scriptUsagePage = redis.NewScript(luaPrelude + `
+local idx, prefix = KEYS[1], ARGV[1]
+local off, n = tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, bytes = 0, 0
+if ARGV[4] == '1' then
+  redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. now_ms())
+  local m = redis.call('MEMORY', 'USAGE', idx, 'SAMPLES', '0')
+  if m then bytes = bytes + m end
+end
+local members = redis.call('ZRANGE', idx, off, off + n - 1)
+for _, k in ipairs(members) do
+  local m = redis.call('MEMORY', 'USAGE', prefix .. k, 'SAMPLES', '0')
+  if m then
+    count = count + 1
+    bytes = bytes + m
+  end
+end
+return {count, bytes, #members}
 `)
