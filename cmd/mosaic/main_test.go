@@ -81,12 +81,20 @@ func TestServeWithDatabaseURLAndKnownKey(t *testing.T) {
 	t.Setenv("MOSAIC_API_KEY", key)
 	t.Setenv("MOSAIC_SECRET_KEY", "a-secret-key-for-the-test")
 	t.Setenv("MOSAIC_DATA_DIR", t.TempDir())
+	t.Setenv("MOSAIC_REDIS_URL", mosaictest.RedisURL(t))
 	api, _, stop := startServe(t)
 	c := client.New(api, key)
 	ctx := context.Background()
-	p, err := c.CreateProject(ctx, client.CreateProjectRequest{Name: "cli test"})
+	p, err := c.CreateProject(ctx, client.CreateProjectRequest{Name: "cli test", Plan: "pro"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// MOSAIC_REDIS_URL turns the key-value API on.
+	if err := c.KV(p.Slug).Set(ctx, "greeting", "hello", 0); err != nil {
+		t.Fatalf("kv set through serve: %v", err)
+	}
+	if v, ok, err := c.KV(p.Slug).Get(ctx, "greeting"); err != nil || !ok || v != "hello" {
+		t.Fatalf("kv get through serve: %q %v %v", v, ok, err)
 	}
 	if err := c.DeleteProject(ctx, p.Slug); err != nil {
 		t.Fatal(err)
