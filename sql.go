@@ -58,9 +58,10 @@ type tenantEntry struct {
 }
 
 type sizeEntry struct {
-	mu      sync.Mutex // one measurement at a time per tenant
-	size    int64
-	fetched time.Time
+	mu         sync.Mutex
+	size       int64
+	fetched    time.Time
+	refreshing bool // a background re-measurement is running
 }
 
 // tenant returns the owner's active project with its credentials, from a
@@ -119,8 +120,11 @@ func (p *Platform) forgetTenant(owner uuid.UUID, slug string) {
 	p.sqlc.mu.Unlock()
 }
 
-// databaseSize returns the tenant database's size, measured at most once
-// per sizeTTL (concurrent callers wait for one measurement).
+// databaseSize returns the tenant database's size. The first call for a
+// tenant measures it; later calls answer from the cache at once and, when
+// the value is older than sizeTTL, start one background re-measurement
+// (pg_database_size walks the database's files, so measuring on the request
+// path made throughput collapse with many tenants).
 func (p *Platform) databaseSize(ctx context.Context, t *tenantEntry) (int64, error) {
 	c := &p.sqlc
 	c.mu.Lock()
@@ -135,7 +139,11 @@ func (p *Platform) databaseSize(ctx context.Context, t *tenantEntry) (int64, err
 	c.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.fetched.IsZero() && time.Since(e.fetched) < sizeTTL {
+	if !e.fetched.IsZero() {
+		if time.Since(e.fetched) >= sizeTTL && !e.refreshing {
+			e.refreshing = true
+			go p.refreshSize(e, t.creds.Server, t.creds.Database)
+		}
 		return e.size, nil
 	}
 	n, err := p.dbs.Size(ctx, t.creds.Server, t.creds.Database)
@@ -144,6 +152,20 @@ func (p *Platform) databaseSize(ctx context.Context, t *tenantEntry) (int64, err
 	}
 	e.size, e.fetched = n, time.Now()
 	return n, nil
+}
+
+func (p *Platform) refreshSize(e *sizeEntry, server, db string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := p.dbs.Size(ctx, server, db)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refreshing = false
+	if err != nil {
+		p.log.Debug("could not re-measure a tenant database", "database", db, "err", err)
+		return
+	}
+	e.size, e.fetched = n, time.Now()
 }
 
 func (p *Platform) sqlTimeout(pl Plan) time.Duration {
