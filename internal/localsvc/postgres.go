@@ -208,38 +208,18 @@ func (p *Postgres) start(ctx context.Context, bin, pgdata string, port int, o Po
 // waitReady polls until a password login over TCP succeeds, the process
 // exits, or ctx expires.
 func (p *Postgres) waitReady(ctx context.Context, proc *process) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))
-	var lastErr error
-	for {
-		if proc.exited() {
-			tail := p.logf.tail(30)
-			err := fmt.Errorf("localsvc: postgres exited during start (%v); %s:\n%s", proc.err, p.logf.path, tail)
-			if strings.Contains(tail, "could not bind") || strings.Contains(tail, "already in use") {
-				err = fmt.Errorf("%w: %w", errPortTaken, err)
+	return waitReady(ctx, "postgres", proc, p.logf, 50*time.Millisecond, []string{"could not bind", "already in use"},
+		func(ctx context.Context) error {
+			// A cheap TCP dial first; then a real login, which also fails
+			// while the server is still starting up or recovering.
+			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
 			}
-			return err
-		}
-		// A cheap TCP dial first; then a real login, which also fails
-		// while the server is still starting up or recovering.
-		if c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr); err != nil {
-			lastErr = err
-		} else {
 			c.Close()
-			lastErr = p.ping(ctx)
-			if lastErr == nil {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("localsvc: postgres not ready (last error: %v): %w; %s:\n%s",
-				lastErr, context.Cause(ctx), p.logf.path, p.logf.tail(30))
-		case <-proc.done:
-		case <-tick.C:
-		}
-	}
+			return p.ping(ctx)
+		})
 }
 
 func (p *Postgres) ping(ctx context.Context) error {

@@ -284,3 +284,35 @@ func (l *logFile) tail(n int) string {
 }
 
 func (l *logFile) Close() error { return l.f.Close() }
+
+// waitReady polls probe every interval until it succeeds, the process exits
+// (the error quotes the tail of its log, and wraps errPortTaken when the log
+// has one of portTaken's messages), or ctx expires.
+func waitReady(ctx context.Context, name string, proc *process, logf *logFile, every time.Duration,
+	portTaken []string, probe func(context.Context) error) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		if proc.exited() {
+			tail := logf.tail(30)
+			err := fmt.Errorf("localsvc: %s exited during start (%v); %s:\n%s", name, proc.err, logf.path, tail)
+			for _, m := range portTaken {
+				if strings.Contains(tail, m) {
+					return fmt.Errorf("%w: %w", errPortTaken, err)
+				}
+			}
+			return err
+		}
+		if lastErr = probe(ctx); lastErr == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localsvc: %s not ready (last error: %v): %w; %s:\n%s",
+				name, lastErr, context.Cause(ctx), logf.path, logf.tail(30))
+		case <-proc.done:
+		case <-tick.C:
+		}
+	}
+}

@@ -158,29 +158,8 @@ func (r *Redis) start(ctx context.Context, bin string, port int) error {
 // waitReady polls PING until the server answers PONG, the process exits, or
 // ctx expires.
 func (r *Redis) waitReady(ctx context.Context, proc *process) error {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		if proc.exited() {
-			tail := r.logf.tail(30)
-			err := fmt.Errorf("localsvc: redis-server exited during start (%v); %s:\n%s", proc.err, r.logf.path, tail)
-			if strings.Contains(tail, "Address already in use") {
-				err = fmt.Errorf("%w: %w", errPortTaken, err)
-			}
-			return err
-		}
-		if lastErr = r.ping(ctx, proc.pid()); lastErr == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("localsvc: redis-server not ready (last error: %v): %w; %s:\n%s",
-				lastErr, context.Cause(ctx), r.logf.path, r.logf.tail(30))
-		case <-proc.done:
-		case <-tick.C:
-		}
-	}
+	return waitReady(ctx, "redis-server", proc, r.logf, 20*time.Millisecond, []string{"Address already in use"},
+		func(ctx context.Context) error { return r.ping(ctx, proc.pid()) })
 }
 
 // ping asks the server on our port for its process id (INFO server) and
