@@ -378,7 +378,7 @@ func TestSQLSessionHygiene(t *testing.T) {
 		for range 4 {
 			res := mustSQL(t, env, cp.Slug, `SELECT current_setting('statement_timeout') AS st, current_setting('work_mem') AS wm,
 				current_setting('search_path') AS sp, current_setting('TimeZone') AS tz,
-				(SELECT count(*) FROM pg_prepared_statements) AS prepared, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory') AS locks,
+				(SELECT count(*) FROM pg_prepared_statements) AS prepared, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
 				(SELECT count(*) FROM pg_listening_channels()) AS listening, to_regclass('pg_temp.tmp') IS NULL AS no_temp,
 				'2024-01-02'::date AS d`)
 			var rows []map[string]any
