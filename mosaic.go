@@ -36,6 +36,7 @@ import (
 
 	"github.com/mosaic-platform/mosaic/errs"
 	"github.com/mosaic-platform/mosaic/gitpush"
+	"github.com/mosaic-platform/mosaic/gitpush/webhook"
 	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/ratelimit"
 	"github.com/mosaic-platform/mosaic/sqlexec"
@@ -92,6 +93,10 @@ type Config struct {
 	// repositories served over smart HTTP by GitHandler, written by PutFile).
 	// Empty: no git hosting; git routes answer 503.
 	GitDir string
+	// WebhookAllowPrivate lets webhooks reach loopback and private
+	// addresses (tests, closed networks). Off: only public addresses, so a
+	// tenant cannot aim a webhook at the platform's own network.
+	WebhookAllowPrivate bool
 
 	// Limiter counts the plans' hourly and daily quotas (default: in
 	// memory, per process; use a shared one across replicas).
@@ -131,6 +136,7 @@ type Platform struct {
 	authCache sync.Map  // [32]byte key hash → *authEntry (accounts.go)
 	sqlc      sqlCaches // sql.go: tenants and database sizes, briefly cached
 	git       *gitpush.Local
+	hooks     *webhook.Webhooks
 
 	closeOnce sync.Once
 }
@@ -214,6 +220,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		p.Close()
 		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: git hosting: %v", err)
 	}
+	if err := p.newWebhooks(); err != nil {
+		p.Close()
+		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: webhooks: %v", err)
+	}
 	applied, err := migrate(ctx, pool)
 	if err != nil {
 		p.Close()
@@ -248,7 +258,10 @@ func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
 		if p.git != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			p.git.Close(cctx)
+			p.git.Close(cctx) // drains push subscribers, webhook delivery among them
+			if p.hooks != nil {
+				p.hooks.Close(cctx)
+			}
 			cancel()
 		}
 		if p.ownDBs != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"time"
 )
 
 // PutFileRequest commits one file. Content is sent base64-encoded.
@@ -49,4 +50,32 @@ func (c *Client) Settings(ctx context.Context, slug string) (*Settings, error) {
 func (c *Client) SetAutoDeploy(ctx context.Context, slug string, on bool) (*Settings, error) {
 	var s Settings
 	return &s, c.Do(ctx, http.MethodPatch, "/"+esc(slug)+"/settings", map[string]bool{"auto_deploy": on}, &s)
+}
+
+// Webhook is a registered webhook; Secret is set only in CreateWebhook's answer.
+type Webhook struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Events    []string  `json:"events"`
+	Secret    string    `json:"secret,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateWebhook registers url for the project's events (none: every event).
+func (c *Client) CreateWebhook(ctx context.Context, slug, url string, events ...string) (*Webhook, error) {
+	var h Webhook
+	return &h, c.Do(ctx, http.MethodPost, "/"+esc(slug)+"/webhooks", map[string]any{"url": url, "events": events}, &h)
+}
+
+// Webhooks lists the project's webhooks.
+func (c *Client) Webhooks(ctx context.Context, slug string) ([]Webhook, error) {
+	var out struct {
+		Webhooks []Webhook `json:"webhooks"`
+	}
+	return out.Webhooks, c.Do(ctx, http.MethodGet, "/"+esc(slug)+"/webhooks", nil, &out)
+}
+
+// DeleteWebhook removes a webhook.
+func (c *Client) DeleteWebhook(ctx context.Context, slug, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/"+esc(slug)+"/webhooks/"+esc(id), nil, nil)
 }

@@ -11,6 +11,7 @@ func (h *Handler) routeTable() []Route {
 	rs = append(rs, h.sqlRoutes()...)
 	rs = append(rs, h.kvRoutes()...)
 	rs = append(rs, h.gitRoutes()...)
+	rs = append(rs, h.webhookRoutes()...)
 	return rs
 }
 

@@ -131,7 +131,9 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		PublicURL:   publicURL,
 		Domain:      "mosaic.localhost",
 		GitDir:      gitDir,
-		Logger:      o.logger,
+		// Test receivers listen on loopback.
+		WebhookAllowPrivate: true,
+		Logger:              o.logger,
 	}
 	var rc *redis.Client
 	if svc.redisURL != "" {
