@@ -190,27 +190,12 @@ func (p *Postgres) start(ctx context.Context, bin, pgdata string, port int, o Po
 	}
 	p.logf.mark(fmt.Sprintf("postgres port=%d", port))
 	cmd := as.command(p.dir, p.logf.f, filepath.Join(bin, "postgres"), args...)
-	proc, err := startProcess("postgres", cmd)
-	if err != nil {
-		return fmt.Errorf("localsvc: %w", err)
-	}
 	p.port = port
-
-	if err := p.waitReady(ctx, proc); err != nil {
-		proc.kill()
-		return err
-	}
-	p.proc = proc
-	p.log.Info("postgres started", "port", port, "pid", proc.pid(), "took", time.Since(began).Round(time.Millisecond))
-	return nil
-}
-
-// waitReady polls until a password login over TCP succeeds, the process
-// exits, or ctx expires.
-func (p *Postgres) waitReady(ctx context.Context, proc *process) error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))
-	return waitReady(ctx, "postgres", proc, p.logf, 50*time.Millisecond, []string{"could not bind", "already in use"},
-		func(ctx context.Context) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	proc, err := launch(ctx, "postgres", cmd, p.logf, readiness{
+		every:     50 * time.Millisecond,
+		portTaken: []string{"could not bind", "already in use"},
+		probe: func(ctx context.Context, _ *process) error {
 			// A cheap TCP dial first; then a real login, which also fails
 			// while the server is still starting up or recovering.
 			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
@@ -219,7 +204,14 @@ func (p *Postgres) waitReady(ctx context.Context, proc *process) error {
 			}
 			c.Close()
 			return p.ping(ctx)
-		})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	p.proc = proc
+	p.log.Info("postgres started", "port", port, "pid", proc.pid(), "took", time.Since(began).Round(time.Millisecond))
+	return nil
 }
 
 func (p *Postgres) ping(ctx context.Context) error {

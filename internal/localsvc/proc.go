@@ -285,31 +285,42 @@ func (l *logFile) tail(n int) string {
 
 func (l *logFile) Close() error { return l.f.Close() }
 
-// waitReady polls probe every interval until it succeeds, the process exits
+// readiness says how to tell that a started server is up.
+type readiness struct {
+	every     time.Duration                               // poll interval
+	portTaken []string                                    // log messages meaning the port was in use
+	probe     func(ctx context.Context, p *process) error // nil once the server answers
+}
+
+// launch starts cmd and polls r.probe until it succeeds, the process exits
 // (the error quotes the tail of its log, and wraps errPortTaken when the log
-// has one of portTaken's messages), or ctx expires.
-func waitReady(ctx context.Context, name string, proc *process, logf *logFile, every time.Duration,
-	portTaken []string, probe func(context.Context) error) error {
-	tick := time.NewTicker(every)
+// has one of r.portTaken), or ctx expires. On failure the process is killed.
+func launch(ctx context.Context, name string, cmd *exec.Cmd, logf *logFile, r readiness) (*process, error) {
+	proc, err := startProcess(name, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("localsvc: %w", err)
+	}
+	tick := time.NewTicker(r.every)
 	defer tick.Stop()
 	var lastErr error
 	for {
 		if proc.exited() {
 			tail := logf.tail(30)
 			err := fmt.Errorf("localsvc: %s exited during start (%v); %s:\n%s", name, proc.err, logf.path, tail)
-			for _, m := range portTaken {
+			for _, m := range r.portTaken {
 				if strings.Contains(tail, m) {
-					return fmt.Errorf("%w: %w", errPortTaken, err)
+					return nil, fmt.Errorf("%w: %w", errPortTaken, err)
 				}
 			}
-			return err
+			return nil, err
 		}
-		if lastErr = probe(ctx); lastErr == nil {
-			return nil
+		if lastErr = r.probe(ctx, proc); lastErr == nil {
+			return proc, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("localsvc: %s not ready (last error: %v): %w; %s:\n%s",
+			proc.kill()
+			return nil, fmt.Errorf("localsvc: %s not ready (last error: %v): %w; %s:\n%s",
 				name, lastErr, context.Cause(ctx), logf.path, logf.tail(30))
 		case <-proc.done:
 		case <-tick.C:

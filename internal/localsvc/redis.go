@@ -141,25 +141,18 @@ func (r *Redis) start(ctx context.Context, bin string, port int) error {
 	}
 	r.logf.mark(fmt.Sprintf("redis-server port=%d", port))
 	cmd := runAs{}.command(r.dir, r.logf.f, bin, conf)
-	proc, err := startProcess("redis-server", cmd)
-	if err != nil {
-		return fmt.Errorf("localsvc: %w", err)
-	}
 	r.port = port
-	if err := r.waitReady(ctx, proc); err != nil {
-		proc.kill()
+	proc, err := launch(ctx, "redis-server", cmd, r.logf, readiness{
+		every:     20 * time.Millisecond,
+		portTaken: []string{"Address already in use"},
+		probe:     func(ctx context.Context, proc *process) error { return r.ping(ctx, proc.pid()) },
+	})
+	if err != nil {
 		return err
 	}
 	r.proc = proc
 	r.log.Info("redis started", "port", port, "pid", proc.pid(), "took", time.Since(began).Round(time.Millisecond))
 	return nil
-}
-
-// waitReady polls PING until the server answers PONG, the process exits, or
-// ctx expires.
-func (r *Redis) waitReady(ctx context.Context, proc *process) error {
-	return waitReady(ctx, "redis-server", proc, r.logf, 20*time.Millisecond, []string{"Address already in use"},
-		func(ctx context.Context) error { return r.ping(ctx, proc.pid()) })
 }
 
 // ping asks the server on our port for its process id (INFO server) and
