@@ -22,16 +22,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaic-platform/mosaic/errs"
@@ -227,7 +224,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	applied, err := migrate(ctx, pool)
 	if err != nil {
 		p.Close()
-		if ctx.Err() != nil || isConnError(err) {
+		if ctx.Err() != nil || sqlexec.IsConnError(err) {
 			return nil, errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
 		}
 		return nil, errs.Internalf(err, "migrate control database")
@@ -334,7 +331,7 @@ func dbError(err error, op string) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if isConnError(err) || errors.Is(err, context.DeadlineExceeded) {
+	if sqlexec.IsConnError(err) || errors.Is(err, context.DeadlineExceeded) {
 		return errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
 	}
 	if errors.Is(err, context.Canceled) {
@@ -343,12 +340,3 @@ func dbError(err error, op string) error {
 	return errs.Internalf(err, "%s", op)
 }
 
-// isConnError reports whether err means the database could not be reached
-// (as opposed to a statement that failed).
-func isConnError(err error) bool {
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
-}

@@ -435,7 +435,7 @@ func (c *Cluster) installExtensions(ctx context.Context, s *server, tmpl string,
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, e := range available {
 		if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+ident(e)+" SCHEMA public"); err != nil {
-			if ctx.Err() != nil || isConnErr(err) {
+			if ctx.Err() != nil || IsConnError(err) {
 				return nil, err
 			}
 			c.log.Warn("extension not installed", "server", s.Name, "extension", e, "err", err)

@@ -30,9 +30,11 @@ func pgCode(err error) string {
 	return ""
 }
 
-// isConnErr reports whether err says the server could not be reached or the
-// connection broke, as opposed to a statement that failed.
-func isConnErr(err error) bool {
+// IsConnError reports whether err says the server could not be reached or
+// the connection broke (including an administrator shutdown or too many
+// connections), as opposed to a statement that failed. The root package uses
+// it for the control database too.
+func IsConnError(err error) bool {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return true
@@ -64,7 +66,7 @@ func classify(err error, format string, args ...any) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return errs.Wrap(errs.Unavailable, err, "canceled", "the database operation was cancelled or timed out")
 	}
-	if isConnErr(err) {
+	if IsConnError(err) {
 		return errs.Wrap(errs.Unavailable, err, "database_unavailable", "the database server is unavailable")
 	}
 	return errs.Internalf(err, format, args...)

@@ -155,7 +155,7 @@ func (x *execution) retryable(ctx context.Context, err error) bool {
 		return false
 	}
 	if !x.started {
-		return isConnErr(err)
+		return IsConnError(err)
 	}
 	return pgconn.SafeToRetry(err) || pgCode(err) == codeAdminShutdown
 }
@@ -474,7 +474,7 @@ func (x *execution) mapError(parent, tctx context.Context, err error) error {
 		return &errs.Error{Kind: errs.Unavailable, Code: "too_many_connections", Err: err, RetryAfter: time.Second,
 			Detail: "the project has too many open database connections; try again shortly"}
 	}
-	if isConnErr(err) || errors.As(err, &pe) {
+	if IsConnError(err) || errors.As(err, &pe) {
 		return &errs.Error{Kind: errs.Unavailable, Code: "database_unavailable", Err: err, RetryAfter: time.Second,
 			Detail: "the project's database is unavailable; try again shortly"}
 	}
