@@ -130,16 +130,20 @@ type Usage struct {
 }
 
 // ValidateKey checks a tenant's key name.
-func ValidateKey(key string) error {
+func ValidateKey(key string) error { return validateName("key", key) }
+
+// validateName applies the rules of a key (and of a channel) to s: not
+// empty, at most MaxKeyBytes, valid UTF-8, not beginning with ReservedPrefix.
+func validateName(what, s string) error {
 	switch {
-	case key == "":
-		return errs.New(errs.Invalid, "invalid_key", "key is required and must not be empty")
-	case len(key) > MaxKeyBytes:
-		return errs.New(errs.Invalid, "invalid_key", "key is %d bytes long; the limit is %d bytes", len(key), MaxKeyBytes)
-	case strings.HasPrefix(key, ReservedPrefix):
-		return errs.New(errs.Invalid, "reserved_key", "key %q begins with %q, which is reserved; choose another name", key, ReservedPrefix)
-	case !utf8.ValidString(key):
-		return errs.New(errs.Invalid, "invalid_key", "key must be valid UTF-8")
+	case s == "":
+		return errs.New(errs.Invalid, "invalid_"+what, "%s is required and must not be empty", what)
+	case len(s) > MaxKeyBytes:
+		return errs.New(errs.Invalid, "invalid_"+what, "%s is %d bytes long; the limit is %d bytes", what, len(s), MaxKeyBytes)
+	case strings.HasPrefix(s, ReservedPrefix):
+		return errs.New(errs.Invalid, "reserved_"+what, "%s %q begins with %q, which is reserved; choose another name", what, s, ReservedPrefix)
+	case !utf8.ValidString(s):
+		return errs.New(errs.Invalid, "invalid_"+what, "%s must be valid UTF-8", what)
 	}
 	return nil
 }
@@ -183,17 +187,7 @@ func ValidateTTL(ttl time.Duration, zeroOK bool) error {
 }
 
 // ValidateChannel checks a channel name: the rules of a key.
-func ValidateChannel(ch string) error {
-	switch {
-	case ch == "":
-		return errs.New(errs.Invalid, "invalid_channel", "channel is required and must not be empty")
-	case len(ch) > MaxKeyBytes:
-		return errs.New(errs.Invalid, "invalid_channel", "channel is %d bytes long; the limit is %d bytes", len(ch), MaxKeyBytes)
-	case strings.HasPrefix(ch, ReservedPrefix):
-		return errs.New(errs.Invalid, "reserved_channel", "channel %q begins with %q, which is reserved; choose another name", ch, ReservedPrefix)
-	}
-	return nil
-}
+func ValidateChannel(ch string) error { return validateName("channel", ch) }
 
 // ValidatePattern checks a listing pattern. Patterns are matched by Redis
 // against the tenant's own key names only, so any glob is safe to pass; the
