@@ -339,4 +339,3 @@ func dbError(err error, op string) error {
 	}
 	return errs.Internalf(err, "%s", op)
 }
-

@@ -138,21 +138,19 @@ func (c *Client) do(ctx context.Context, method, path string, payload []byte, ou
 
 // decodeError turns an error answer into *errs.Error.
 func decodeError(resp *http.Response, data []byte) error {
-	var body struct {
-		Detail    string `json:"detail"`
-		Error     string `json:"error"`
-		RequestID string `json:"request_id"`
-	}
-	_ = json.Unmarshal(data, &body)
-	e := &errs.Error{Kind: errs.KindForStatus(resp.StatusCode), Code: body.Error, Detail: body.Detail}
+	// One decode: the known members, and whatever else (SQLSTATE code,
+	// position...) goes to Fields.
 	var fields map[string]any
-	if json.Unmarshal(data, &fields) == nil {
-		delete(fields, "detail")
-		delete(fields, "error")
-		delete(fields, "request_id")
-		if len(fields) > 0 {
-			e.Fields = fields
-		}
+	_ = json.Unmarshal(data, &fields)
+	str := func(k string) string {
+		v, _ := fields[k].(string)
+		delete(fields, k)
+		return v
+	}
+	e := &errs.Error{Kind: errs.KindForStatus(resp.StatusCode), Detail: str("detail"), Code: str("error")}
+	requestID := str("request_id")
+	if len(fields) > 0 {
+		e.Fields = fields
 	}
 	if resp.StatusCode == http.StatusMethodNotAllowed {
 		e.Kind = errs.Invalid
@@ -160,8 +158,8 @@ func decodeError(resp *http.Response, data []byte) error {
 	if e.Detail == "" {
 		e.Detail = fmt.Sprintf("HTTP %d", resp.StatusCode)
 	}
-	if body.RequestID != "" {
-		e.Detail += " (request id " + body.RequestID + ")"
+	if requestID != "" {
+		e.Detail += " (request id " + requestID + ")"
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		if n, err := strconv.Atoi(ra); err == nil {

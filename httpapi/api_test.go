@@ -298,6 +298,11 @@ func TestTicketsOverHTTP(t *testing.T) {
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	env := mosaictest.New(t, mosaictest.WithConfig(func(c *mosaic.Config) { c.Domain = "mosaic.site" }), mosaictest.WithAPIOptions(func(o *httpapi.Options) { o.CORSDomain = "mosaic.site" }))
+	// http origins on the domain are allowed only while the platform itself
+	// is served over http, as the harness is ("http://app.mosaic.site" below).
+	if !strings.HasPrefix(env.Platform.PublicURL(), "http:") {
+		t.Fatal("the harness serves over http; this test assumes it")
+	}
 	allowed := []string{"https://myapp-x4k2.mosaic.site", "https://mosaic.site", "http://localhost:3000", "http://127.0.0.1:5173", "http://[::1]:8080", "https://localhost", "http://app.mosaic.site"}
 	refused := []string{"https://evil.com", "https://evil-mosaic.site", "https://mosaic.site.evil.com", "https://a.b.mosaic.site", "null",
 		"http://localhost.evil.com", "https://127.0.0.1.evil.com", "file://", "https://mosaic.sitex", "ftp://app.mosaic.site", "https://user@app.mosaic.site"}
@@ -320,10 +325,6 @@ func TestCORS(t *testing.T) {
 		if pf.status != http.StatusForbidden || pf.header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("preflight from %q: %d, want 403 without ACAO", o, pf.status)
 		}
-	}
-	// http origins on the domain are only allowed while the platform itself is served over http.
-	if !strings.HasPrefix(env.Platform.PublicURL(), "http:") {
-		t.Fatal("the harness serves over http; this test assumes it")
 	}
 }
 
