@@ -56,6 +56,9 @@ func newEnv(t testing.TB) *testEnv {
 			if strings.HasPrefix(project, "hidden") {
 				return errs.New(errs.NotFound, "project_not_found", "no such project")
 			}
+			if strings.HasPrefix(project, "busy") {
+				return errs.New(errs.Conflict, "project_not_ready", "the project is still being created")
+			}
 			return nil
 		},
 	})

@@ -120,14 +120,16 @@ func (l *Local) authorized(w http.ResponseWriter, r *http.Request, project strin
 		httpError(w, http.StatusUnauthorized, "invalid credentials")
 	case errs.NotFound:
 		httpError(w, http.StatusNotFound, "repository not found")
-	case errs.Forbidden, errs.Quota, errs.RateLimited, errs.Unavailable:
+	case errs.Internal:
+		l.log.ErrorContext(r.Context(), "gitpush: authorize failed", "project", project, "error", err)
+		httpError(w, http.StatusInternalServerError, "internal error")
+	default:
+		// Every other kind (a project still being created is a Conflict,
+		// a quota is 402...) answers its own status with its safe detail.
 		if e := errs.As(err); e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
 		}
 		httpError(w, k.Status(), errs.As(err).Detail)
-	default:
-		l.log.ErrorContext(r.Context(), "gitpush: authorize failed", "project", project, "error", err)
-		httpError(w, http.StatusInternalServerError, "internal error")
 	}
 	return false
 }

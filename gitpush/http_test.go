@@ -194,6 +194,7 @@ func TestHTTPRoutes(t *testing.T) {
 	e := newEnv(t)
 	e.create("route-test")
 	e.create("hidden-one") // exists, but Authorize hides it
+	e.create("busy-one")   // exists, but Authorize says it is not ready: its own status, not a 500
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -211,6 +212,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"GET", "/git/", 404},
 		{"GET", "/git/no-such-repo.git/info/refs?service=git-upload-pack", 404},
 		{"GET", "/git/hidden-one.git/info/refs?service=git-upload-pack", 404},
+		{"GET", "/git/busy-one.git/info/refs?service=git-upload-pack", 409},
 		{"GET", "/git/Bad_Name.git/info/refs?service=git-upload-pack", 404},
 		{"GET", "/git/../repos/route-test.git/info/refs?service=git-upload-pack", 404},
 		{"GET", "/git/route-test.git/git-upload-pack", 405},
