@@ -378,7 +378,10 @@ func (p *Platform) projectWithCredentials(ctx context.Context, owner uuid.UUID, 
 		pr     Project
 		sealed []byte
 	)
-	err := scanProject(p.db.QueryRow(ctx, `SELECT `+projectCols+`, db_password FROM mosaic.projects WHERE slug = $1 AND account_id = $2`, slug, owner), &pr, &sealed)
+	// uuid.Nil as the owner means any owner: the public lookups (sites, the
+	// end-user auth links) know only the slug.
+	err := scanProject(p.db.QueryRow(ctx, `SELECT `+projectCols+`, db_password FROM mosaic.projects
+		WHERE slug = $1 AND (account_id = $2 OR $2 = '00000000-0000-0000-0000-000000000000'::uuid)`, slug, owner), &pr, &sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound(slug)
 	}

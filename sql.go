@@ -101,6 +101,13 @@ func (p *Platform) tenant(ctx context.Context, owner uuid.UUID, slug string) (*t
 	return e, nil
 }
 
+// publicTenant is tenant for requests that carry no API key and name the
+// project only by its slug (site hosting, end-user auth links): the project
+// of whichever account holds the slug. It shares tenant's cache.
+func (p *Platform) publicTenant(ctx context.Context, slug string) (*tenantEntry, error) {
+	return p.tenant(ctx, uuid.Nil, slug)
+}
+
 // forgetProject drops every cached entry of a project (it is being deleted).
 func (p *Platform) forgetProject(id uuid.UUID, slug string) {
 	c := &p.sqlc

@@ -1,0 +1,19 @@
+package deployer
+
+// Plan is what Detect decides for a source tree: how to build it and how to
+// start it. It is data, so a runtime can turn it into a Dockerfile or into
+// host commands.
+type Plan struct {
+	Stack Stack
+	// Build are shell commands run in the source directory, in order, for
+	// the process runtime (e.g. "go build -o .mosaic/app ."). Empty: none.
+	Build []string
+	// Start runs the app (through sh -c) from the source directory; it must
+	// listen on $PORT.
+	Start string
+	// Dockerfile is the generated Dockerfile for the Docker runtime, given
+	// the Images in force (see Dockerfile).
+	Dockerfile string
+	// Files lists what Detect looked at, for the build log.
+	Files []string
+}
