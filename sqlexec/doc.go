@@ -96,7 +96,13 @@
 //     protocol (Parse/Bind/Describe/Execute, unnamed statement, text
 //     results), so PostgreSQL itself refuses a second statement. It is
 //     pipelined with the session reset in one round trip:
-//     [BEGIN READ ONLY; SELECT 1;] stmt; Sync; ROLLBACK; Sync; DISCARD ALL; Sync.
+//     [BEGIN READ ONLY; SELECT 1;] stmt; Sync; [ROLLBACK; Sync;] DISCARD ALL; Sync.
+//     (A statement that leaves a transaction open, such as BEGIN, makes the
+//     DISCARD fail; Exec then rolls back and discards in a second round trip.)
+//     Exec returns as soon as the statement's result is read; the reset's
+//     answers are read in the background before the connection goes back to
+//     the pool (or it is closed when the session is not clean), so the reset
+//     costs the server's time but not the request's latency.
 //   - Without params, a script of several statements (PostgreSQL answers the
 //     extended Parse with 42601 "cannot insert multiple commands", before
 //     anything ran): the simple protocol, which runs the whole script in one
