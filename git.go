@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -28,12 +30,42 @@ func (p *Platform) newGit() error {
 	return nil
 }
 
+// Failed git logins allowed per minute, per client address and per
+// project, before git answers 429 for the rest of the minute (right
+// credentials included, so a guesser learns nothing while locked out).
+const (
+	gitAuthFailuresPerIP      = 20
+	gitAuthFailuresPerProject = 100
+)
+
 func (p *Platform) authorizeGit(ctx context.Context, project, _, password string) error {
-	pr, err := p.Authenticate(ctx, password)
-	if err != nil {
-		return err
+	keys := []struct {
+		key   string
+		limit int64
+	}{
+		{"gitauth:ip:" + gitpush.ClientAddr(ctx), gitAuthFailuresPerIP},
+		{"gitauth:project:" + project, gitAuthFailuresPerProject},
 	}
-	_, err = p.tenant(ctx, pr.Account.ID, project)
+	for _, k := range keys {
+		// n = 0 and limit-1: refused once limit failures were counted.
+		d, err := p.cfg.Limiter.Allow(ctx, k.key, 0, k.limit-1, time.Minute)
+		if err != nil {
+			return errs.Wrap(errs.Unavailable, err, "limiter_unavailable", "the rate limiter is unavailable")
+		}
+		if !d.Allowed {
+			return &errs.Error{Kind: errs.RateLimited, Code: "too_many_failed_logins", RetryAfter: d.RetryAfter,
+				Detail: fmt.Sprintf("too many failed git logins; try again in %s", d.RetryAfter.Round(time.Second))}
+		}
+	}
+	pr, err := p.Authenticate(ctx, password)
+	if err == nil {
+		_, err = p.tenant(ctx, pr.Account.ID, project)
+	}
+	if errs.KindOf(err) == errs.Unauthorized || errs.KindOf(err) == errs.NotFound {
+		for _, k := range keys {
+			_, _ = p.cfg.Limiter.Allow(ctx, k.key, 1, k.limit, time.Minute)
+		}
+	}
 	return err
 }
 

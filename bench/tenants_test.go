@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -110,6 +111,54 @@ func BenchmarkSQLManyTenants(b *testing.B) {
 	}
 	b.Run("one_tenant", func(b *testing.B) { run(b, func(int64) string { return slugs[0] }) })
 	b.Run(fmt.Sprintf("%d_tenants", n), func(b *testing.B) { run(b, func(i int64) string { return slugs[i%int64(n)] }) })
+
+	// The anchor: raw pgx, one pool per tenant with the tenant's own
+	// credentials (as the platform has), the same round robin. It tells
+	// what PostgreSQL itself does with N busy databases on this machine.
+	pools := make([]*pgxpool.Pool, n)
+	for i, s := range slugs {
+		cr, err := p.Credentials(ctx, acct.ID, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pc, err := pgxpool.ParseConfig(cr.URL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		pc.MaxConns = 4
+		if pools[i], err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+			b.Fatal(err)
+		}
+		defer pools[i].Close()
+		var one int
+		if err := pools[i].QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw := func(b *testing.B, pick func(i int64) *pgxpool.Pool) {
+		var next atomic.Int64
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		per := b.N/32 + 1
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var one int
+				for range per {
+					if err := pick(next.Add(1)).QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(float64(per*32)/time.Since(start).Seconds(), "req/s")
+	}
+	b.Run("raw_pgx_one_tenant", func(b *testing.B) { raw(b, func(int64) *pgxpool.Pool { return pools[0] }) })
+	b.Run(fmt.Sprintf("raw_pgx_%d_tenants", n), func(b *testing.B) { raw(b, func(i int64) *pgxpool.Pool { return pools[i%int64(n)] }) })
 }
 
 // backendPSS sums the proportional set size of the PostgreSQL backends

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,7 +111,8 @@ func (l *Local) authorized(w http.ResponseWriter, r *http.Request, project strin
 		httpError(w, http.StatusUnauthorized, "authentication required")
 		return false
 	}
-	err := l.authorize(r.Context(), project, user, pass)
+	ctx := context.WithValue(r.Context(), clientAddrKey{}, clientHost(r.RemoteAddr))
+	err := l.authorize(ctx, project, user, pass)
 	if err == nil {
 		return true
 	}
@@ -132,6 +134,24 @@ func (l *Local) authorized(w http.ResponseWriter, r *http.Request, project strin
 		httpError(w, k.Status(), errs.As(err).Detail)
 	}
 	return false
+}
+
+type clientAddrKey struct{}
+
+// ClientAddr returns, inside Config.Authorize, the IP address the git
+// client connected from (the host of http.Request.RemoteAddr: behind a
+// reverse proxy, the proxy's), so that Authorize can throttle failures per
+// client.
+func ClientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
+}
+
+func clientHost(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }
 
 func noCache(h http.Header) {

@@ -27,6 +27,10 @@ const CancelDeadlineDelay = 2 * time.Second
 // make the text output predictable, a cancel request (not only a closed
 // socket) when a context ends, no server-side prepared statements (Exec
 // resets sessions with DISCARD ALL), and pgvector's types registered.
+// pingAfterIdle is how long a pooled tenant connection may sit idle before
+// it is pinged on its way out of the pool.
+const pingAfterIdle = 30 * time.Second
+
 func (c *Cluster) tenantPoolConfig(pc *pgxpool.Config) {
 	pc.ConnConfig.RuntimeParams = map[string]string{
 		"search_path":        "public",
@@ -44,6 +48,14 @@ func (c *Cluster) tenantPoolConfig(pc *pgxpool.Config) {
 	pc.ConnConfig.StatementCacheCapacity = 0
 	pc.ConnConfig.DescriptionCacheCapacity = 0
 	pc.MaxConnIdleTime = c.cfg.PoolIdleTimeout
+	// pgxpool pings a connection idle for over a second before handing it
+	// out: one more round trip on most requests of a platform with many
+	// quiet tenants. Ping only after a long idle (a restarted server); a
+	// connection that died sooner fails its request, which Exec retries
+	// once when nothing was sent.
+	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		return p.IdleDuration > pingAfterIdle
+	}
 	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		// A DataRow bigger than this is refused before it is buffered.
 		conn.PgConn().Frontend().SetMaxBodyLen(DefaultMaxBytes + 1<<20)
