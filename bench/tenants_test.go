@@ -115,13 +115,20 @@ func BenchmarkSQLManyTenants(b *testing.B) {
 	// The anchor: raw pgx, one pool per tenant with the tenant's own
 	// credentials (as the platform has), the same round robin. It tells
 	// what PostgreSQL itself does with N busy databases on this machine.
-	pools := make([]*pgxpool.Pool, n)
+	// The platform's pools are closed first: PostgreSQL has room for N
+	// tenant connections, not 2N.
+	urls := make([]string, n)
 	for i, s := range slugs {
 		cr, err := p.Credentials(ctx, acct.ID, s)
 		if err != nil {
 			b.Fatal(err)
 		}
-		pc, err := pgxpool.ParseConfig(cr.URL())
+		urls[i] = cr.URL()
+	}
+	dbs.Close()
+	pools := make([]*pgxpool.Pool, n)
+	for i, u := range urls {
+		pc, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			b.Fatal(err)
 		}
