@@ -16,4 +16,13 @@ type Plan struct {
 	Dockerfile string
 	// Files lists what Detect looked at, for the build log.
 	Files []string
+	// Env is extra environment for the build and the app (for example
+	// NODE_ENV=production), the same in every runtime.
+	Env map[string]string
+	// Procfile reports that Start came from a Procfile "web:" line.
+	Procfile bool
+	// Binary is the path, relative to the source directory, of the
+	// executable that Build makes for compiled stacks (Go, Rust); "" for
+	// the others.
+	Binary string
 }

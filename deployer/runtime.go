@@ -30,6 +30,9 @@ type Images struct {
 	// Static serves a static site: an image with busybox, started as
 	// `busybox httpd -f -p $PORT -h /srv`.
 	Static string
+	// Runtime is a small Debian image (with a shell and libc) that runs the
+	// binaries of compiled stacks other than Go: Rust.
+	Runtime string
 }
 
 // DefaultImages are the official images from Docker Hub.
@@ -40,6 +43,7 @@ func DefaultImages() Images {
 		Python:      "python:3.12-slim-bookworm",
 		Node:        "node:22-bookworm-slim",
 		Static:      "busybox:stable",
+		Runtime:     "debian:bookworm-slim",
 	}
 }
 
@@ -52,6 +56,7 @@ func LocalImages() Images {
 		Python:      "mosaic-local/python:bookworm",
 		Node:        "mosaic-local/node:bookworm",
 		Static:      "mosaic-local/busybox:bookworm",
+		Runtime:     "mosaic-local/debian:bookworm",
 	}
 }
 
