@@ -1,0 +1,654 @@
+// Package docker is the Docker Engine runtime for deployments: it builds an
+// image from a commit's tree and the Dockerfile the deployer generated, and
+// runs it as a container with the plan's memory and CPU limits, a restart
+// policy, labels that name the project and deployment (so the platform can
+// rebuild its state from Docker after a restart), and the app's port
+// published on 127.0.0.1 only.
+//
+// It speaks to the daemon with github.com/moby/moby/client, which negotiates
+// the API version down to what the daemon offers (1.40 and later; Debian 12's
+// docker.io 20.10 speaks 1.41). Builds use the classic builder (BuildKit needs
+// a session the Engine API alone does not give).
+package docker
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/mosaic-platform/mosaic/deployer"
+	"github.com/mosaic-platform/mosaic/errs"
+)
+
+// DockerfileName is the name the generated Dockerfile has in the build
+// context. A file of that name in the source tree is replaced; a Dockerfile
+// of the app's own is left alone (and unused).
+const DockerfileName = ".mosaic.Dockerfile"
+
+// Config configures a Runtime. The zero value talks to the daemon named by
+// the environment (DOCKER_HOST, else the default socket) with the defaults
+// documented on each field.
+type Config struct {
+	// Host is the daemon's address in DOCKER_HOST syntax
+	// (unix:///path/docker.sock, tcp://host:2375). Empty: from the
+	// environment (DOCKER_HOST, DOCKER_API_VERSION, DOCKER_CERT_PATH,
+	// DOCKER_TLS_VERIFY), else the platform's default socket.
+	Host string
+	// RestartPolicy is "unless-stopped" (the default) or "on-failure".
+	RestartPolicy string
+	// MaxRetries bounds the restarts of the "on-failure" policy (default 5).
+	MaxRetries int
+	// PidsLimit caps the processes of a container (default 512; -1: none).
+	PidsLimit int64
+	// LogMaxSize and LogMaxFiles bound a container's json-file log
+	// (defaults "10m" and 3).
+	LogMaxSize  string
+	LogMaxFiles int
+	// BuildMemoryBytes and BuildNanoCPUs limit each build step's container
+	// (0: no limit).
+	BuildMemoryBytes int64
+	BuildNanoCPUs    int64
+	// Logger receives debug lines about daemon calls (default: discard).
+	Logger *slog.Logger
+}
+
+// Runtime runs deployments on a Docker Engine. It keeps no state of its own:
+// everything it knows it reads back from the daemon, so a new Runtime finds
+// the containers an earlier one made (List by labels).
+type Runtime struct {
+	cli *client.Client
+	cfg Config
+	log *slog.Logger
+}
+
+var _ deployer.Runtime = (*Runtime)(nil)
+
+// New returns a Runtime for the daemon cfg names. It does no I/O: the first
+// call that needs the daemon dials it (use Ping to check it answers).
+func New(cfg Config) (*Runtime, error) {
+	switch cfg.RestartPolicy {
+	case "":
+		cfg.RestartPolicy = string(container.RestartPolicyUnlessStopped)
+	case string(container.RestartPolicyUnlessStopped), string(container.RestartPolicyOnFailure):
+	default:
+		return nil, fmt.Errorf("docker: restart policy %q: want unless-stopped or on-failure", cfg.RestartPolicy)
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 5
+	}
+	if cfg.PidsLimit == 0 {
+		cfg.PidsLimit = 512
+	}
+	if cfg.LogMaxSize == "" {
+		cfg.LogMaxSize = "10m"
+	}
+	if cfg.LogMaxFiles == 0 {
+		cfg.LogMaxFiles = 3
+	}
+	opts := []client.Opt{client.FromEnv}
+	if cfg.Host != "" {
+		opts = append(opts, client.WithHost(cfg.Host))
+	}
+	cli, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{cli: cli, cfg: cfg, log: log}, nil
+}
+
+// Close releases the client's connections.
+func (r *Runtime) Close() error { return r.cli.Close() }
+
+// Name returns "docker".
+func (r *Runtime) Name() string { return "docker" }
+
+// Ping checks that the daemon answers and returns the API version the client
+// negotiated with it (e.g. "1.41").
+func (r *Runtime) Ping(ctx context.Context) (string, error) {
+	if _, err := r.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return "", unavailable(err)
+	}
+	return r.cli.ClientVersion(), nil
+}
+
+// Build sends the commit's tree (b.Source, a tar) with b.Plan.Dockerfile
+// added as DockerfileName to the daemon, writes the build output to b.Logs
+// line by line as it comes, and tags the image b.Tag. A failed build returns
+// an error of kind errs.Invalid whose message ends with the last lines of the
+// output (where the compiler's message is).
+func (r *Runtime) Build(ctx context.Context, b deployer.BuildSpec) (deployer.Artifact, error) {
+	if strings.TrimSpace(b.Plan.Dockerfile) == "" {
+		return deployer.Artifact{}, errs.New(errs.Invalid, "no_dockerfile", "the build plan has no Dockerfile")
+	}
+	logs := b.Logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(buildContext(pw, b.Source, b.Plan.Dockerfile)) }()
+	defer pr.Close()
+
+	opts := client.ImageBuildOptions{
+		Dockerfile:  DockerfileName,
+		Remove:      true,
+		ForceRemove: true,
+		Labels:      b.Labels,
+		Version:     build.BuilderV1,
+		Memory:      r.cfg.BuildMemoryBytes,
+	}
+	if b.Tag != "" {
+		opts.Tags = []string{b.Tag}
+	}
+	if r.cfg.BuildMemoryBytes > 0 {
+		opts.MemorySwap = r.cfg.BuildMemoryBytes
+	}
+	if r.cfg.BuildNanoCPUs > 0 {
+		opts.CPUPeriod = 100000
+		opts.CPUQuota = r.cfg.BuildNanoCPUs * opts.CPUPeriod / 1e9
+	}
+	res, err := r.cli.ImageBuild(ctx, pr, opts)
+	if err != nil {
+		return deployer.Artifact{}, r.daemonErr(ctx, err, "build")
+	}
+	defer res.Body.Close()
+
+	lw := &lineWriter{w: logs}
+	tail := &tailLines{max: 30}
+	var id string
+	var buildErr *jsonstream.Error
+	dec := json.NewDecoder(res.Body)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if ctx.Err() != nil {
+				return deployer.Artifact{}, ctx.Err()
+			}
+			return deployer.Artifact{}, errs.Wrap(errs.Unavailable, err, "docker_unavailable", "reading the build output from Docker failed")
+		}
+		switch {
+		case m.Error != nil:
+			buildErr = m.Error
+		case m.Stream != "":
+			_, _ = io.WriteString(lw, m.Stream)
+			tail.add(m.Stream)
+		case m.Status != "":
+			line := m.Status
+			if m.ID != "" {
+				line = m.ID + ": " + line
+			}
+			_, _ = io.WriteString(lw, line+"\n")
+		case m.Aux != nil:
+			var aux struct{ ID string }
+			if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
+				id = aux.ID
+			}
+		}
+	}
+	lw.flush()
+	if buildErr != nil {
+		_, _ = io.WriteString(logs, buildErr.Message+"\n")
+		return deployer.Artifact{}, errs.New(errs.Invalid, "build_failed", "build failed: %s\n%s", buildErr.Message, tail.String())
+	}
+	ref := b.Tag
+	if id == "" || ref == "" {
+		look := ref
+		if look == "" {
+			look = id
+		}
+		if look == "" {
+			return deployer.Artifact{}, errs.New(errs.Internal, "build_no_image", "the build reported no image")
+		}
+		ins, err := r.cli.ImageInspect(ctx, look)
+		if err != nil {
+			return deployer.Artifact{}, r.daemonErr(ctx, err, "inspect the built image")
+		}
+		id = ins.ID
+	}
+	if ref == "" {
+		ref = id
+	}
+	r.log.DebugContext(ctx, "docker: built", "tag", b.Tag, "image", id)
+	return deployer.Artifact{ID: id, Ref: ref}, nil
+}
+
+// buildContext writes the build context: src's entries (a tar; nil for an
+// empty tree) and the Dockerfile.
+func buildContext(w io.Writer, src io.Reader, dockerfile string) error {
+	tw := tar.NewWriter(w)
+	if src != nil {
+		tr := tar.NewReader(src)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("reading the source tar: %w", err)
+			}
+			if strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/") == DockerfileName {
+				continue
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := io.Copy(tw, tr); err != nil {
+				return err
+			}
+		}
+	}
+	data := []byte(dockerfile)
+	if err := tw.WriteHeader(&tar.Header{
+		Name: DockerfileName, Mode: 0o644, Size: int64(len(data)),
+		Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0),
+	}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// Run creates and starts a container of s.Artifact and returns it running.
+// The app's port s.Port is published on 127.0.0.1 at a free host port that
+// the Runtime picks and pins in the container's configuration: a port the
+// daemon picked itself would change at every restart, including the restarts
+// the restart policy makes behind the platform's back.
+func (r *Runtime) Run(ctx context.Context, s deployer.RunSpec) (deployer.Instance, error) {
+	if s.Port <= 0 || s.Port > 65535 {
+		return deployer.Instance{}, errs.New(errs.Invalid, "invalid_port", "the app port must be between 1 and 65535, not %d", s.Port)
+	}
+	if s.Artifact == "" {
+		return deployer.Instance{}, errs.New(errs.Invalid, "no_artifact", "nothing to run: no image")
+	}
+	port, err := network.ParsePort(strconv.Itoa(s.Port) + "/tcp")
+	if err != nil {
+		return deployer.Instance{}, errs.Wrap(errs.Invalid, err, "invalid_port", "bad app port %d", s.Port)
+	}
+	env := make([]string, 0, len(s.Env)+1)
+	for k, v := range s.Env {
+		if k != "PORT" {
+			env = append(env, k+"="+v)
+		}
+	}
+	sort.Strings(env)
+	env = append(env, "PORT="+strconv.Itoa(s.Port))
+	labels := map[string]string{deployer.LabelManaged: "true"}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	restart := container.RestartPolicy{Name: container.RestartPolicyMode(r.cfg.RestartPolicy)}
+	if restart.Name == container.RestartPolicyOnFailure {
+		restart.MaximumRetryCount = r.cfg.MaxRetries
+	}
+	res := container.Resources{Memory: s.MemoryBytes, NanoCPUs: s.NanoCPUs}
+	if s.MemoryBytes > 0 {
+		res.MemorySwap = s.MemoryBytes // no swap beyond the limit
+	}
+	if r.cfg.PidsLimit > 0 {
+		pids := r.cfg.PidsLimit
+		res.PidsLimit = &pids
+	}
+
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		hostPort, err := freePort()
+		if err != nil {
+			return deployer.Instance{}, errs.Internalf(err, "no free port on 127.0.0.1")
+		}
+		created, err := r.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Name: s.Name,
+			Config: &container.Config{
+				Image:        s.Artifact,
+				Env:          env,
+				Labels:       labels,
+				ExposedPorts: network.PortSet{port: {}},
+			},
+			HostConfig: &container.HostConfig{
+				Resources:     res,
+				RestartPolicy: restart,
+				PortBindings: network.PortMap{port: {{
+					HostIP:   netip.AddrFrom4([4]byte{127, 0, 0, 1}),
+					HostPort: strconv.Itoa(hostPort),
+				}}},
+				LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
+					"max-size": r.cfg.LogMaxSize, "max-file": strconv.Itoa(r.cfg.LogMaxFiles),
+				}},
+				SecurityOpt: []string{"no-new-privileges"},
+			},
+		})
+		if err != nil {
+			if cerrdefs.IsConflict(err) {
+				return deployer.Instance{}, errs.Wrap(errs.Conflict, err, "instance_exists", "a container named %q already exists", s.Name)
+			}
+			if cerrdefs.IsNotFound(err) {
+				return deployer.Instance{}, errs.Wrap(errs.NotFound, err, "image_not_found", "no image %q", s.Artifact)
+			}
+			return deployer.Instance{}, r.daemonErr(ctx, err, "create the container")
+		}
+		_, err = r.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
+		if err == nil {
+			r.log.DebugContext(ctx, "docker: started", "name", s.Name, "id", created.ID, "port", hostPort)
+			return r.Inspect(ctx, created.ID)
+		}
+		lastErr = err
+		// Remove what did not start; a port taken between freePort and the
+		// daemon's bind is retried on another port.
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, _ = r.cli.ContainerRemove(rmCtx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		cancel()
+		if !portTaken(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return deployer.Instance{}, r.daemonErr(ctx, lastErr, "start the container")
+}
+
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
+}
+
+// freePort returns a port on 127.0.0.1 that nothing listens on right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts a stopped instance.
+func (r *Runtime) Start(ctx context.Context, id string) (deployer.Instance, error) {
+	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return deployer.Instance{}, r.containerErr(ctx, err, id, "start")
+	}
+	return r.Inspect(ctx, id)
+}
+
+// Stop stops an instance: SIGTERM, then SIGKILL after timeout (rounded up to
+// whole seconds; 0 means the daemon's default of 10 s).
+func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	opts := client.ContainerStopOptions{}
+	if timeout > 0 {
+		secs := int(math.Ceil(timeout.Seconds()))
+		opts.Timeout = &secs
+	}
+	if _, err := r.cli.ContainerStop(ctx, id, opts); err != nil {
+		return r.containerErr(ctx, err, id, "stop")
+	}
+	return nil
+}
+
+// Restart stops (10 s grace) and starts an instance again. Its address does
+// not change.
+func (r *Runtime) Restart(ctx context.Context, id string) (deployer.Instance, error) {
+	secs := 10
+	if _, err := r.cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &secs}); err != nil {
+		return deployer.Instance{}, r.containerErr(ctx, err, id, "restart")
+	}
+	return r.Inspect(ctx, id)
+}
+
+// Remove stops and deletes an instance (and its anonymous volumes). Removing
+// an instance that does not exist is not an error.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	_, err := r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return r.containerErr(ctx, err, id, "remove")
+	}
+	return nil
+}
+
+// RemoveArtifact deletes an image Build made (by tag or id) and its untagged
+// parents. An image still used by a container is not removed (errs.Conflict);
+// one that does not exist is not an error.
+func (r *Runtime) RemoveArtifact(ctx context.Context, ref string) error {
+	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err):
+		return errs.Wrap(errs.Conflict, err, "image_in_use", "image %q is used by a container", ref)
+	}
+	return r.daemonErr(ctx, err, "remove the image")
+}
+
+// Logs writes the instance's stdout and stderr (demultiplexed) to w. With
+// follow it keeps writing until the instance stops or ctx is done; a follow
+// ended by ctx returns nil.
+func (r *Runtime) Logs(ctx context.Context, id string, follow bool, w io.Writer) error {
+	rc, err := r.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Follow: follow,
+	})
+	if err != nil {
+		if follow && ctx.Err() != nil {
+			return nil
+		}
+		return r.containerErr(ctx, err, id, "read the logs of")
+	}
+	defer rc.Close()
+	if follow {
+		// Closing the stream is what unblocks a follow when ctx ends.
+		stop := context.AfterFunc(ctx, func() { rc.Close() })
+		defer stop()
+	}
+	// One writer for both streams: StdCopy writes frames in order.
+	if _, err := stdcopy.StdCopy(w, w, rc); err != nil {
+		if ctx.Err() != nil {
+			if follow {
+				return nil
+			}
+			return ctx.Err()
+		}
+		return errs.Wrap(errs.Unavailable, err, "docker_unavailable", "reading the logs from Docker failed")
+	}
+	return nil
+}
+
+// Inspect returns an instance's state, address and limits.
+func (r *Runtime) Inspect(ctx context.Context, id string) (deployer.Instance, error) {
+	res, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return deployer.Instance{}, r.containerErr(ctx, err, id, "inspect")
+	}
+	return instance(res.Container), nil
+}
+
+// List returns the containers (running or not) whose labels include all of
+// match, oldest first.
+func (r *Runtime) List(ctx context.Context, match map[string]string) ([]deployer.Instance, error) {
+	f := client.Filters{}
+	for k, v := range match {
+		f.Add("label", k+"="+v)
+	}
+	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, r.daemonErr(ctx, err, "list containers")
+	}
+	sort.Slice(res.Items, func(i, j int) bool { return res.Items[i].Created < res.Items[j].Created })
+	out := make([]deployer.Instance, 0, len(res.Items))
+	for _, c := range res.Items {
+		in, err := r.Inspect(ctx, c.ID)
+		if errs.KindOf(err) == errs.NotFound {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// instance turns an inspect response into an Instance.
+func instance(c container.InspectResponse) deployer.Instance {
+	in := deployer.Instance{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), State: deployer.StateStopped}
+	if c.Config != nil {
+		in.Artifact = c.Config.Image
+		in.Labels = c.Config.Labels
+	}
+	if c.HostConfig != nil {
+		in.MemoryBytes = c.HostConfig.Memory
+		in.NanoCPUs = c.HostConfig.NanoCPUs
+	}
+	if st := c.State; st != nil {
+		in.State = state(st, c.HostConfig, c.RestartCount)
+		if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.Year() > 1 {
+			in.StartedAt = t
+		}
+	}
+	if in.State == deployer.StateRunning && c.NetworkSettings != nil {
+		in.Addr = loopbackAddr(c.NetworkSettings.Ports)
+	}
+	return in
+}
+
+// state tells a stop from an end: Docker does not say who stopped a
+// container, but its restart policy does. Under unless-stopped (and always)
+// Docker restarts an app that ends by itself, so one that is down and not
+// restarting was stopped. Under on-failure Docker gives up after MaxRetries
+// and does not restart an app that exits 0, so those ended by themselves (an
+// app that exits 0 on SIGTERM therefore looks "exited" after a stop under
+// on-failure); any other down app was stopped.
+func state(st *container.State, hc *container.HostConfig, restarts int) deployer.State {
+	switch {
+	case st.Running && !st.Restarting:
+		return deployer.StateRunning
+	case st.Restarting, st.Dead:
+		return deployer.StateExited // crashing, or failed to be removed
+	case st.Status == container.StateCreated || hc == nil:
+		return deployer.StateStopped
+	case hc.RestartPolicy.Name == container.RestartPolicyOnFailure:
+		if max := hc.RestartPolicy.MaximumRetryCount; st.ExitCode == 0 || (max > 0 && restarts >= max) {
+			return deployer.StateExited
+		}
+	case hc.RestartPolicy.Name == "" || hc.RestartPolicy.Name == container.RestartPolicyDisabled:
+		if st.ExitCode != 0 && st.ExitCode != 137 && st.ExitCode != 143 {
+			return deployer.StateExited // not the SIGTERM/SIGKILL of a stop
+		}
+	}
+	return deployer.StateStopped
+}
+
+// loopbackAddr returns the first 127.0.0.1 binding of ports as host:port.
+func loopbackAddr(ports network.PortMap) string {
+	keys := make([]network.Port, 0, len(ports))
+	for p := range ports {
+		keys = append(keys, p)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Num() < keys[j].Num() })
+	for _, p := range keys {
+		for _, b := range ports[p] {
+			if b.HostPort != "" && b.HostIP.IsLoopback() {
+				return net.JoinHostPort(b.HostIP.String(), b.HostPort)
+			}
+		}
+	}
+	return ""
+}
+
+// containerErr maps a daemon error about container id to an errs error.
+func (r *Runtime) containerErr(ctx context.Context, err error, id, verb string) error {
+	if cerrdefs.IsNotFound(err) {
+		return errs.Wrap(errs.NotFound, err, "instance_not_found", "no container %q", id)
+	}
+	return r.daemonErr(ctx, err, verb+" the container")
+}
+
+// daemonErr maps any other daemon error: the context's own error, an
+// unreachable daemon (errs.Unavailable), or what the daemon said.
+func (r *Runtime) daemonErr(ctx context.Context, err error, what string) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if client.IsErrConnectionFailed(err) {
+		return unavailable(err)
+	}
+	if cerrdefs.IsInvalidArgument(err) {
+		return errs.Wrap(errs.Invalid, err, "docker_invalid", "Docker refused to %s: %v", what, err)
+	}
+	return errs.Internalf(err, "docker: %s", what)
+}
+
+func unavailable(err error) error {
+	return errs.Wrap(errs.Unavailable, err, "docker_unavailable", "the Docker daemon does not answer")
+}
+
+// lineWriter passes whole lines to w as they complete.
+type lineWriter struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf.Write(p)
+	for {
+		i := bytes.IndexByte(l.buf.Bytes(), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if _, err := l.w.Write(l.buf.Next(i + 1)); err != nil {
+			return len(p), err
+		}
+	}
+}
+
+func (l *lineWriter) flush() {
+	if l.buf.Len() > 0 {
+		l.buf.WriteByte('\n')
+		_, _ = l.w.Write(l.buf.Bytes())
+		l.buf.Reset()
+	}
+}
+
+// tailLines keeps the last max lines written to it.
+type tailLines struct {
+	max   int
+	lines []string
+}
+
+func (t *tailLines) add(s string) {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		t.lines = append(t.lines, line)
+		if len(t.lines) > t.max {
+			t.lines = t.lines[1:]
+		}
+	}
+}
+
+func (t *tailLines) String() string { return strings.Join(t.lines, "\n") }
