@@ -31,12 +31,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mosaic-platform/mosaic/authn"
+	"github.com/mosaic-platform/mosaic/deployer"
 	"github.com/mosaic-platform/mosaic/errs"
 	"github.com/mosaic-platform/mosaic/gitpush"
 	"github.com/mosaic-platform/mosaic/gitpush/webhook"
 	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/ratelimit"
 	"github.com/mosaic-platform/mosaic/sqlexec"
+	"github.com/mosaic-platform/mosaic/storage"
 )
 
 // Sentinel errors, for errors.Is. Every error the platform returns is an
@@ -112,6 +115,40 @@ type Config struct {
 	SQLMaxRows  int
 	SQLMaxBytes int
 
+	// Auth configures end-user auth (argon2id parameters, concurrent
+	// hashes, token lifetimes; its clock and logger default to the
+	// platform's). Mailer sends its emails (default: authn.LogMailer on
+	// Logger, which writes the links to the log: set an SMTP mailer in
+	// production). AuthLimits are its throttles; AuthLinkBase the base of the
+	// links in its emails (default PublicURL + "/v1/project"). See auth.go.
+	Auth         authn.Config
+	Mailer       authn.Mailer
+	AuthLimits   AuthLimits
+	AuthLinkBase string
+
+	// Storage holds projects' files and static sites (for example an
+	// s3.Store on MinIO). Nil: a storage.Local in StorageDir, whose
+	// presigned URLs the platform serves at PublicURL + StoragePath (see
+	// StorageHandler; httpapi's Mount registers it); nil with no
+	// StorageDir: storage and site routes answer 503. StorageBucket is the
+	// one bucket of every project's objects (default "mosaic"): a
+	// project's files live under projects/<project id>/files/, its site
+	// under projects/<project id>/site/.
+	Storage       storage.Store
+	StorageDir    string
+	StorageBucket string
+
+	// Runtime runs deployed apps: package deployer/process (local child
+	// processes, no tenant isolation) or deployer/docker. Nil: deployments
+	// are not configured; the deploy routes answer 503 and sites serve
+	// static files only. Needs GitDir. DeployImages are the base images of
+	// generated Dockerfiles (default deployer.DefaultImages());
+	// DeployHealthTimeout bounds how long a new app may take to listen and
+	// answer HTTP before its deployment fails (default 60 s). See deploy.go.
+	Runtime             deployer.Runtime
+	DeployImages        deployer.Images
+	DeployHealthTimeout time.Duration
+
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 
@@ -134,6 +171,19 @@ type Platform struct {
 	sqlc      sqlCaches // sql.go: tenants and database sizes, briefly cached
 	git       *gitpush.Local
 	hooks     *webhook.Webhooks
+
+	auth     *authn.Service // auth.go
+	authMail chan struct{}  // bounds the emails being sent in the background
+	mailWG   sync.WaitGroup // emails being sent: Close waits for them
+
+	store       storage.Store  // storage.go
+	local       *storage.Local // when the platform opened it (closed by Close)
+	bucket      string
+	bucketMu    sync.Mutex
+	bucketReady bool
+	usage       usageCache
+
+	deploy *deployer.Manager // deploy.go
 
 	closeOnce sync.Once
 }
@@ -217,6 +267,18 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		p.Close()
 		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: git hosting: %v", err)
 	}
+	if err := p.newAuth(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.newStorage(); err != nil {
+		p.Close()
+		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: storage: %v", err)
+	}
+	if err := p.newDeployer(); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if err := p.newWebhooks(); err != nil {
 		p.Close()
 		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: webhooks: %v", err)
@@ -234,6 +296,9 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	if err := p.reapStale(ctx); err != nil {
 		p.log.Warn("could not clean up interrupted project operations", "err", err)
+	}
+	if err := p.rehydrateDeployer(ctx); err != nil {
+		p.log.Warn("could not adopt the running apps", "err", err)
 	}
 	return p, nil
 }
@@ -261,8 +326,13 @@ func (p *Platform) Close() error {
 			}
 			cancel()
 		}
+		p.closeDeployer()
+		p.waitMail(10 * time.Second)
 		if p.ownDBs != nil {
 			p.ownDBs.Close()
+		}
+		if p.local != nil {
+			p.local.Close()
 		}
 		p.db.Close()
 	})

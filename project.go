@@ -99,7 +99,7 @@ var ReservedSlugs = []string{
 	"projects", "tickets", "keys", "whoami", "healthz", "readyz", "metrics", "openapi", "docs", "discover",
 	"api", "admin", "www", "git", "s3", "storage", "static", "assets", "mail", "smtp", "dashboard", "status",
 	"login", "logout", "signup", "auth", "account", "accounts", "settings", "billing", "support", "help",
-	"mosaic", "platform", "system", "root", "internal", "v1", "v2", "project",
+	"mosaic", "platform", "system", "root", "internal", "v1", "v2", "project", "sites",
 }
 
 var reservedSlug = func() map[string]bool {
@@ -430,10 +430,14 @@ func (p *Platform) DeleteProject(ctx context.Context, owner uuid.UUID, slug stri
 
 func (p *Platform) finishDelete(ctx context.Context, id uuid.UUID, slug, server, db string) error {
 	p.forgetProject(id, slug)
+	p.destroyDeployment(ctx, id) // deploy.go: its app, build and route
 	if p.git != nil {
 		if err := p.git.Delete(ctx, slug); err != nil {
 			return err
 		}
+	}
+	if err := p.deleteProjectStorage(ctx, id); err != nil { // storage.go: files and site
+		return err
 	}
 	if p.cfg.KV != nil {
 		if _, err := p.cfg.KV.For(id.String()).Flush(ctx); err != nil {

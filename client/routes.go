@@ -189,7 +189,10 @@ func (c *Client) Credentials(ctx context.Context, slug string) (*Credentials, er
 // Setup returns a project's setup guide, in markdown.
 func (c *Client) Setup(ctx context.Context, slug string) (string, error) {
 	var s string
-	return s, c.Do(ctx, http.MethodGet, "/"+esc(slug)+"/setup", nil, &s)
+	// Not `return s, c.Do(..., &s)`: Go leaves unspecified whether s is read
+	// before or after the call.
+	err := c.Do(ctx, http.MethodGet, "/"+esc(slug)+"/setup", nil, &s)
+	return s, err
 }
 
 // DeleteProject deletes a project and its database.

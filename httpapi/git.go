@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/errs"
 	"github.com/mosaic-platform/mosaic/gitpush"
 )
@@ -15,9 +16,9 @@ const maxGitFileBody = gitpush.DefaultMaxFileBytes*4/3 + 64<<10
 func (h *Handler) gitRoutes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/{slug}/git/files", Auth: true, MaxBody: maxGitFileBody,
-			Description: `Commit one file to the project's repository: {"path", "content" (base64), "message", "branch?", "deploy?"}`, handle: h.putGitFile},
-		{Method: "GET", Path: "/{slug}/settings", Auth: true, Description: "Auto-deploy settings", handle: h.getSettings},
-		{Method: "PATCH", Path: "/{slug}/settings", Auth: true, Description: `Toggle auto-deploy: {"auto_deploy": true|false}`, handle: h.patchSettings},
+			Description: `Commit one file to the project's repository: {"path", "content" (base64), "message", "branch?", "deploy?"}`, In: GitFileRequest{}, Out: GitFileResponse{}, Status: http.StatusCreated, handle: h.putGitFile},
+		{Method: "GET", Path: "/{slug}/settings", Auth: true, Description: "Auto-deploy settings", Out: settingsBody{}, handle: h.getSettings},
+		{Method: "PATCH", Path: "/{slug}/settings", Auth: true, Description: `Toggle auto-deploy: {"auto_deploy": true|false}`, In: SettingsRequest{}, Out: settingsBody{}, handle: h.patchSettings},
 	}
 }
 
@@ -28,6 +29,8 @@ type GitFileResponse struct {
 	Branch  string `json:"branch"`
 	Message string `json:"message"`
 	Parent  string `json:"parent,omitempty"`
+	// Deploy is set when the request said "deploy": true (see deploy.go).
+	Deploy *mosaic.DeployStarted `json:"deploy,omitempty"`
 }
 
 func (h *Handler) putGitFile(w http.ResponseWriter, r *http.Request) error {
@@ -41,11 +44,6 @@ func (h *Handler) putGitFile(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if in.Deploy {
-		// Refused before committing: never a half-done request or a fake deploy.
-		return errs.New(errs.Unavailable, "deploy_not_configured",
-			"deployments are not configured on this platform yet; push without \"deploy\" (nothing was committed)")
-	}
 	if in.Content == nil {
 		return errs.New(errs.Invalid, "invalid_content", `"content" is required: the file's bytes in base64`)
 	}
@@ -56,12 +54,13 @@ func (h *Handler) putGitFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errs.New(errs.Invalid, "invalid_content", `"content" is not valid base64 (standard alphabet, with padding)`)
 	}
-	c, err := h.p.PutFile(r.Context(), principal(r).Account.ID, r.PathValue("slug"), gitpush.File{
-		Path: in.Path, Content: content, Message: in.Message, Branch: in.Branch})
+	// With "deploy", a platform without deployments refuses before committing.
+	c, dep, err := h.p.PushFile(r.Context(), principal(r).Account.ID, r.PathValue("slug"), gitpush.File{
+		Path: in.Path, Content: content, Message: in.Message, Branch: in.Branch}, in.Deploy)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, GitFileResponse{SHA: c.SHA, Path: in.Path, Branch: c.Branch, Message: c.Message, Parent: c.Parent})
+	writeJSON(w, http.StatusCreated, GitFileResponse{SHA: c.SHA, Path: in.Path, Branch: c.Branch, Message: c.Message, Parent: c.Parent, Deploy: dep})
 	return nil
 }
 

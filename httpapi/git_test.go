@@ -133,7 +133,7 @@ func TestGitFilesBadInput(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"deploy not configured", `{"path":"a.txt","content":"` + b64 + `","deploy":true}`, 503, "deploy_not_configured"},
+		{"deploy with bad content", `{"path":"a.txt","content":"%%%","deploy":true}`, 400, "invalid_content"},
 		{"absolute path", `{"path":"/etc/passwd","content":"` + b64 + `"}`, 400, ""},
 		{"dot-dot", `{"path":"a/../../b","content":"` + b64 + `"}`, 400, ""},
 		{"under .git", `{"path":".git/config","content":"` + b64 + `"}`, 400, ""},

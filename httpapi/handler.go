@@ -54,6 +54,15 @@ type Route struct {
 	Auth bool `json:"auth"`
 	// MaxBody overrides Options.MaxBodyBytes for this route (0: the default).
 	MaxBody int64 `json:"-"`
+	// In and Out document the request and response bodies in the OpenAPI
+	// document (GET /openapi.json, see openapi.go): a zero value of the Go
+	// type the handler decodes or writes as JSON (SQLRequest{}), a RawBody
+	// for a body that is not JSON, OptionalBody(v) for a request body that
+	// may be empty; nil for none.
+	In  any `json:"-"`
+	Out any `json:"-"`
+	// Status is the status of a successful answer (default 200).
+	Status int `json:"-"`
 
 	handle func(w http.ResponseWriter, r *http.Request) error
 }
@@ -90,7 +99,10 @@ func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 func (h *Handler) Prefix() string { return h.opts.Prefix }
 
 // Mount registers the API under the handler's prefix on mux, GET /healthz,
-// and the git smart-HTTP endpoints under /git/ (the platform's git_repo_url).
+// the git smart-HTTP endpoints under /git/ (the platform's git_repo_url),
+// the local store's presigned URLs under /s3/ and project sites by path
+// under /sites/{slug}/ (wrap the server's handler with Sites to serve them
+// at {slug}.{domain} too).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.opts.Prefix == "" {
 		mux.Handle("/", h)
@@ -100,6 +112,8 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	}
 	mux.Handle("GET /healthz", h.Health())
 	mux.Handle("/git/", http.StripPrefix("/git", h.p.GitHandler()))
+	mux.Handle(mosaic.StoragePath+"/", http.StripPrefix(mosaic.StoragePath, h.p.StorageHandler()))
+	mux.Handle(SitesPath, h.sitesByPath())
 }
 
 // Health answers GET /healthz: 200 {"status":"ok"} when the control database

@@ -11,15 +11,15 @@ import (
 // sqlRoutes are the SQL capability's routes.
 func (h *Handler) sqlRoutes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/{slug}/sql", Auth: true, Description: `Run SQL as the project's database role: {"query", "params?"} → {"rows", "row_count", "columns", "command"}`, handle: h.runSQL},
-		{Method: "GET", Path: "/{slug}/database/usage", Auth: true, Description: "Database size against the plan's limit: size_bytes, limit_bytes, usage_percent, plan", handle: h.databaseUsage},
+		{Method: "POST", Path: "/{slug}/sql", Auth: true, Description: `Run SQL as the project's database role: {"query", "params?"} → {"rows", "row_count", "columns", "command"}`, In: SQLRequest{}, Out: sqlResult{}, handle: h.runSQL},
+		{Method: "GET", Path: "/{slug}/database/usage", Auth: true, Description: "Database size against the plan's limit: size_bytes, limit_bytes, usage_percent, plan", Out: databaseUsage{}, handle: h.databaseUsage},
 	}
 }
 
 // SQLRequest is the body of POST /{slug}/sql.
 type SQLRequest struct {
 	Query  string            `json:"query"`
-	Params []json.RawMessage `json:"params"`
+	Params []json.RawMessage `json:"params,omitempty"`
 }
 
 func (h *Handler) runSQL(w http.ResponseWriter, r *http.Request) error {

@@ -11,9 +11,9 @@ import (
 
 func (h *Handler) webhookRoutes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/{slug}/webhooks", Auth: true, Description: `Register a webhook for push (and later deploy) events: {"url", "events?"} → its id and signing secret (shown once)`, handle: h.createWebhook},
-		{Method: "GET", Path: "/{slug}/webhooks", Auth: true, Description: "List the project's webhooks (secrets are not shown)", handle: h.listWebhooks},
-		{Method: "DELETE", Path: "/{slug}/webhooks/{id}", Auth: true, Description: "Remove a webhook", handle: h.deleteWebhook},
+		{Method: "POST", Path: "/{slug}/webhooks", Auth: true, Description: `Register a webhook for push (and later deploy) events: {"url", "events?"} → its id and signing secret (shown once)`, In: CreateWebhookRequest{}, Out: mosaic.Webhook{}, Status: http.StatusCreated, handle: h.createWebhook},
+		{Method: "GET", Path: "/{slug}/webhooks", Auth: true, Description: "List the project's webhooks (secrets are not shown)", Out: WebhookList{}, handle: h.listWebhooks},
+		{Method: "DELETE", Path: "/{slug}/webhooks/{id}", Auth: true, Description: "Remove a webhook", Out: WebhookDeleted{}, handle: h.deleteWebhook},
 	}
 }
 

@@ -9,11 +9,29 @@
 //		... env.Platform, env.Client, env.Server ...
 //	}
 //
-// Services, in this order: URLs from the environment
-// (MOSAIC_TEST_DATABASE_URL: an admin URL of a PostgreSQL server;
-// MOSAIC_TEST_REDIS_URL: a Redis server), else local binaries started in a
-// temporary directory on free ports (PostgreSQL and redis-server from the
-// installed packages; scripts/setup installs them). With Redis, the platform
+// Services come from one of three sources, chosen by MOSAIC_TEST_SERVICES
+// (see Source):
+//
+//   - env: URLs from the environment (MOSAIC_TEST_DATABASE_URL: an admin
+//     URL of a PostgreSQL server; MOSAIC_TEST_REDIS_URL: a Redis server);
+//     a service without a URL comes from a local binary.
+//   - containers: testcontainers-go containers on the Docker daemon of
+//     DOCKER_HOST (else the one scripts/setup-docker recorded in
+//     $MOSAIC_CACHE_DIR/docker-host): PostgreSQL through the postgres
+//     module and its wait strategies, Redis and MinIO, images
+//     DefaultPostgresImage, DefaultRedisImage, DefaultMinIOImage unless
+//     MOSAIC_TEST_POSTGRES_IMAGE, MOSAIC_TEST_REDIS_IMAGE or
+//     MOSAIC_TEST_MINIO_IMAGE name others. Ports are published on 127.0.0.1
+//     (TESTCONTAINERS_HOST_OVERRIDE names the host of a remote daemon);
+//     ryuk is disabled when its image is not on the daemon
+//     (TESTCONTAINERS_RYUK_DISABLED is honoured), and Main terminates the
+//     containers.
+//   - local: binaries started in a temporary directory on free ports
+//     (PostgreSQL and redis-server from the installed packages;
+//     scripts/setup installs them).
+//
+// Unset, it is env when a URL is set, else containers when a Docker daemon
+// answers and has the images (the default never pulls), else local. With Redis, the platform
 // gets a key-value store and counts quotas in Redis. One set of
 // services is started per test binary, on first use, and stopped by Main;
 // every New makes a fresh account, and every Project a fresh tenant, so tests
@@ -21,7 +39,8 @@
 //
 // Without Main the services are still stopped when the test binary exits
 // (the child processes get SIGTERM from the kernel), but their temporary
-// directory stays behind.
+// directory stays behind; containers stay until ryuk or the next container
+// run of the harness on this host removes them.
 package mosaictest
 
 import (
@@ -43,6 +62,7 @@ import (
 
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/client"
+	"github.com/mosaic-platform/mosaic/deployer/process"
 	"github.com/mosaic-platform/mosaic/httpapi"
 	"github.com/mosaic-platform/mosaic/internal/localsvc"
 	"github.com/mosaic-platform/mosaic/kv"
@@ -53,7 +73,8 @@ import (
 type Env struct {
 	// Platform is the in-process platform.
 	Platform *mosaic.Platform
-	// Server serves the REST API (under httpapi.DefaultPrefix) and /healthz.
+	// Server serves the REST API (under httpapi.DefaultPrefix), /healthz,
+	// /git/, and project sites for a Host of {slug}.mosaic.localhost.
 	Server *httptest.Server
 	// Handler is the mounted API handler.
 	Handler *httpapi.Handler
@@ -72,14 +93,31 @@ type Env struct {
 	// GitURL is the base of the projects' clone URLs: GitURL + "/<slug>.git".
 	GitURL string
 
-	redis  *redis.Client
-	gitDir string
+	// SMTP is the Env's own SMTP server (STARTTLS, AUTH PLAIN), to which
+	// the platform's Mailer sends the auth emails; see Mail and WaitMail.
+	SMTP *SMTPServer
+
+	// S3 is the S3 server behind the platform's object storage; nil when
+	// the platform uses the local-filesystem store (WithLocalStorage, or
+	// no S3 server could start).
+	S3 *S3
+
+	// Runtime is the local-process runtime that runs the Env's deployed
+	// apps (see configureRuntime); nil when it could not open.
+	Runtime *process.Runtime
+
+	runtimeDir string
+	redis      *redis.Client
+	gitDir     string
+	storageDir string
 }
 
 type options struct {
 	config func(*mosaic.Config)
 	api    func(*httpapi.Options)
 	logger *slog.Logger
+
+	localStorage bool // storage.go
 }
 
 func withLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -154,6 +192,20 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		shared := ratelimit.NewRedis(store.Scripter(), "mosaictest:rl:", clock).WithFallback(ratelimit.NewMemory(clock))
 		cfg.Limiter = ratelimit.NewBatched(shared, 0, clock)
 	}
+	smtpSrv, err := StartSMTP(SMTPOptions{User: "mosaictest", Password: randomHex(16)})
+	if err == nil {
+		cfg.Mailer, err = smtpSrv.Mailer()
+	}
+	if err != nil {
+		srv.Close()
+		if rc != nil {
+			rc.Close()
+		}
+		os.RemoveAll(gitDir)
+		return nil, fmt.Errorf("start SMTP server: %w", err)
+	}
+	s3info, storageDir := configureStorage(&cfg, svc, o.localStorage, o.logger)
+	rt, rtDir := configureRuntime(&cfg, o.logger)
 	if o.config != nil {
 		o.config(&cfg)
 	}
@@ -164,6 +216,9 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 			rc.Close()
 		}
 		os.RemoveAll(gitDir)
+		smtpSrv.Close()
+		os.RemoveAll(storageDir)
+		closeRuntime(rt, rtDir)
 		return nil, fmt.Errorf("start platform: %w", err)
 	}
 	apiOpts := httpapi.Options{Logger: cfg.Logger}
@@ -173,11 +228,15 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 	h := httpapi.New(p, apiOpts)
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	handler = mux
+	// As cmd/mosaic serves: a Host of {slug}.mosaic.localhost is the
+	// project's site (its running app, else its static files).
+	handler = h.Sites(mux)
 	srv.Start()
 
 	env := &Env{Platform: p, Server: srv, Handler: h, BaseURL: srv.URL + h.Prefix(), DatabaseURL: svc.databaseURL,
-		RedisURL: svc.redisURL, GitURL: srv.URL + "/git", redis: rc, gitDir: gitDir}
+		RedisURL: svc.redisURL, GitURL: srv.URL + "/git", redis: rc, gitDir: gitDir, SMTP: smtpSrv}
+	env.S3, env.storageDir = s3info, storageDir
+	env.Runtime, env.runtimeDir = rt, rtDir
 	env.Account, env.APIKey, env.Client, err = env.CreateAccount(ctx)
 	if err != nil {
 		env.Close()
@@ -190,10 +249,17 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 func (e *Env) Close() error {
 	e.Server.Close()
 	err := e.Platform.Close()
+	closeRuntime(e.Runtime, e.runtimeDir)
 	if e.redis != nil {
 		e.redis.Close()
 	}
 	os.RemoveAll(e.gitDir)
+	if e.storageDir != "" {
+		os.RemoveAll(e.storageDir)
+	}
+	if e.SMTP != nil {
+		e.SMTP.Close()
+	}
 	return err
 }
 
@@ -252,6 +318,12 @@ type sharedServices struct {
 	redisURL    string
 	redisErr    error // why there is no Redis
 	redis       *localsvc.Redis
+	source      string // SourceEnv, SourceContainers or SourceLocal (see containers.go)
+	sourceWhy   string
+	containers  *containerSet
+	s3          *S3   // storage.go
+	s3Err       error // why there is no S3 server
+	minio       *localsvc.MinIO
 }
 
 var (
@@ -261,12 +333,27 @@ var (
 )
 
 func services() (*sharedServices, error) {
-	svcOnce.Do(func() { svc, svcErr = startServices() })
+	svcOnce.Do(func() {
+		if svc, svcErr = startServices(); svcErr == nil && svc.s3 == nil { // containers may bring MinIO
+			svc.startS3()
+		}
+	})
 	return svc, svcErr
 }
 
 func startServices() (*sharedServices, error) {
+	source, why, err := chooseSource(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if source == SourceContainers {
+		return startContainerServices(why)
+	}
 	s := &sharedServices{databaseURL: os.Getenv("MOSAIC_TEST_DATABASE_URL"), redisURL: os.Getenv("MOSAIC_TEST_REDIS_URL")}
+	s.source, s.sourceWhy = source, why
+	if source == SourceLocal {
+		s.databaseURL, s.redisURL = "", ""
+	}
 	if s.databaseURL != "" && s.redisURL != "" {
 		return s, nil
 	}
@@ -319,11 +406,17 @@ func stopServices() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := svc.containers.terminate(); err != nil {
+		fmt.Fprintf(os.Stderr, "mosaictest: terminate containers: %v\n", err)
+	}
 	if svc.pg != nil {
 		svc.pg.Stop(ctx)
 	}
 	if svc.redis != nil {
 		svc.redis.Stop(ctx)
+	}
+	if svc.minio != nil {
+		svc.minio.Stop(ctx)
 	}
 	if svc.dir != "" {
 		os.RemoveAll(svc.dir)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mosaic-platform/mosaic"
+	"github.com/mosaic-platform/mosaic/authn"
 	"github.com/mosaic-platform/mosaic/internal/localsvc"
 	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/ratelimit"
@@ -29,6 +30,12 @@ type settings struct {
 	s3Endpoint  string
 	s3Access    string
 	s3Secret    string
+	s3Bucket    string // storage.go
+	runtime     string // runtime.go
+	s3Region    string
+	s3Secure    string
+	s3URLStyle  string
+	s3Public    string
 	smtpURL     string
 	domain      string
 	publicURL   string
@@ -52,8 +59,9 @@ func (s *settings) flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.redisURL, "redis-url", env("MOSAIC_REDIS_URL", ""), "Redis URL for the key-value API (MOSAIC_REDIS_URL)")
 	fs.StringVar(&s.s3Endpoint, "s3-endpoint", env("MOSAIC_S3_ENDPOINT", ""), "S3 endpoint for object storage (MOSAIC_S3_ENDPOINT)")
 	fs.StringVar(&s.s3Access, "s3-access-key", env("MOSAIC_S3_ACCESS_KEY", ""), "S3 access key (MOSAIC_S3_ACCESS_KEY)")
-	fs.StringVar(&s.s3Secret, "s3-secret-key", env("MOSAIC_S3_SECRET_KEY", ""), "S3 secret key (MOSAIC_S3_SECRET_KEY)")
-	fs.StringVar(&s.smtpURL, "smtp-url", env("MOSAIC_SMTP_URL", ""), "SMTP URL for auth emails (MOSAIC_SMTP_URL)")
+	s.storageFlags(fs) // storage.go
+	s.runtimeFlags(fs) // runtime.go
+	fs.StringVar(&s.smtpURL, "smtp-url", env("MOSAIC_SMTP_URL", ""), "SMTP server for auth emails, smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465, ?from=sender; empty writes them to the log (MOSAIC_SMTP_URL)")
 	fs.StringVar(&s.domain, "domain", env("MOSAIC_DOMAIN", ""), "sites live at {slug}.{domain} (MOSAIC_DOMAIN; default: the public URL's host)")
 	fs.StringVar(&s.publicURL, "public-url", env("MOSAIC_PUBLIC_URL", ""), "base of links the platform hands out (MOSAIC_PUBLIC_URL; default http://{addr})")
 	fs.StringVar(&s.logLevel, "log-level", env("MOSAIC_LOG_LEVEL", "info"), "debug, info, warn or error (MOSAIC_LOG_LEVEL)")
@@ -154,6 +162,21 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 		return nil, nil, err
 	}
 	cfg := mosaic.Config{DatabaseURL: url, SecretKey: secret, PublicURL: pub, Domain: s.domain, GitDir: gitDir, Logger: log}
+	if err := s.storage(&cfg, log); err != nil {
+		stopDB()
+		return nil, nil, err
+	}
+	if s.smtpURL != "" {
+		m, err := authn.NewSMTP(authn.SMTPOptions{URL: s.smtpURL})
+		if err != nil {
+			stopDB()
+			return nil, nil, fmt.Errorf("MOSAIC_SMTP_URL: %w", err)
+		}
+		cfg.Mailer = m
+		log.Info("auth emails go through SMTP", "server", m.String(), "from", m.From())
+	} else {
+		log.Warn("no MOSAIC_SMTP_URL: auth emails (reset and magic links) are written to this log instead of being sent")
+	}
 	closeRedis := func() {}
 	if s.redisURL != "" {
 		// The key-value API, and quota counters shared by every replica
@@ -171,11 +194,18 @@ func (s *settings) platform(ctx context.Context, log *slog.Logger) (*mosaic.Plat
 		closeRedis = func() { rc.Close() }
 		log.Info("key-value store on Redis", "addr", rc.Options().Addr, "db", rc.Options().DB)
 	}
-	p, err := mosaic.New(ctx, cfg)
+	closeRuntime, err := s.deployRuntime(&cfg, log) // runtime.go
 	if err != nil {
 		closeRedis()
 		stopDB()
 		return nil, nil, err
 	}
-	return p, func() { p.Close(); closeRedis(); stopDB() }, nil
+	p, err := mosaic.New(ctx, cfg)
+	if err != nil {
+		closeRuntime()
+		closeRedis()
+		stopDB()
+		return nil, nil, err
+	}
+	return p, func() { p.Close(); closeRuntime(); closeRedis(); stopDB() }, nil
 }

@@ -26,11 +26,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	log := s.logger(stderr)
-	for name, v := range map[string]string{"MOSAIC_S3_ENDPOINT": s.s3Endpoint, "MOSAIC_SMTP_URL": s.smtpURL} {
-		if v != "" {
-			log.Warn("this build does not use the setting yet; its capability has not landed", "setting", name)
-		}
-	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return err
@@ -57,7 +52,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h.Sites(mux), // {slug}.{domain} serves the project's site
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
