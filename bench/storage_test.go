@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mosaic-platform/mosaic/mosaictest"
+	"github.com/mosaic-platform/mosaic/storage/s3"
+)
+
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConns: 200, MaxIdleConnsPerHost: 200, DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func fetch(hc *http.Client, req *http.Request, want int) error {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+	}
+	return nil
+}
+
+// BenchmarkStoragePresign: POST /{slug}/storage/upload end to end over HTTP
+// (API key, project, quota check, presign on MinIO's S3 store, JSON),
+// against minio-go's PresignedPutObject alone (in process, no HTTP) and an
+// empty net/http handler that answers a JSON body of the same size, at 1
+// and 50 concurrent connections.
+func BenchmarkStoragePresign(b *testing.B) {
+	env := mosaictest.New(b)
+	if env.S3 == nil {
+		b.Fatal("no S3 server (MinIO) behind the Env")
+	}
+	ctx := context.Background()
+	slug := env.Project(b).Slug
+	hc := benchClient()
+	body := []byte(`{"filename": "bench/photo.jpg", "content_type": "image/jpeg", "size": 102400}`)
+	upload := func() *http.Request {
+		req, _ := http.NewRequest("POST", env.BaseURL+"/"+slug+"/storage/upload", bytes.NewReader(body))
+		req.Header.Set("X-API-Key", env.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	// The empty handler answers what the real one does, byte for byte.
+	resp, err := hc.Do(upload())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sample, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("upload URL: %d %s", resp.StatusCode, sample)
+	}
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(sample)
+	}))
+	defer empty.Close()
+	st, err := s3.New(s3.Config{Endpoint: env.S3.Endpoint, AccessKey: env.S3.AccessKey, SecretKey: env.S3.SecretKey, URLStyle: s3.StylePath})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mc := st.Client()
+
+	// The handler alone, in process (no sockets): what the platform adds.
+	b.Run("inprocess/mosaic_handler", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest("POST", "/"+slug+"/storage/upload", bytes.NewReader(body))
+			req.Header.Set("X-API-Key", env.APIKey)
+			rec := httptest.NewRecorder()
+			env.Handler.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+	b.Run("inprocess/raw_minio_presign", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := mc.PresignedPutObject(ctx, "mosaic", "projects/x/files/bench/photo.jpg", time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, conc := range []int{1, 50} {
+		b.Run(fmt.Sprintf("c=%d/mosaic_upload_url", conc), func(b *testing.B) {
+			load(b, conc, func() error { return fetch(hc, upload(), 200) })
+		})
+		b.Run(fmt.Sprintf("c=%d/raw_minio_presign", conc), func(b *testing.B) {
+			load(b, conc, func() error {
+				_, err := mc.PresignedPutObject(ctx, "mosaic", "projects/x/files/bench/photo.jpg", time.Hour)
+				return err
+			})
+		})
+		b.Run(fmt.Sprintf("c=%d/empty_nethttp", conc), func(b *testing.B) {
+			load(b, conc, func() error {
+				req, _ := http.NewRequest("POST", empty.URL, bytes.NewReader(body))
+				req.Header.Set("X-API-Key", env.APIKey)
+				req.Header.Set("Content-Type", "application/json")
+				return fetch(hc, req, 200)
+			})
+		})
+	}
+}
+
+// BenchmarkSiteServe: GETs of a project's site files (local store, by Host
+// header) against http.FileServer over the same files in a directory, at 1
+// and 50 concurrent connections. No compression on either side; a last
+// run shows ours with gzip.
+func BenchmarkSiteServe(b *testing.B) {
+	env := mosaictest.New(b, mosaictest.WithLocalStorage())
+	ctx := context.Background()
+	slug := env.Project(b).Slug
+	dir := b.TempDir()
+	random := make([]byte, 16<<10)
+	rand.Read(random)
+	files := map[string][]byte{
+		"index.html":   []byte("<!doctype html><title>bench</title>" + strings.Repeat("<p>hello, static world</p>\n", 150)),
+		"js/app.js":    []byte(strings.Repeat("function f(x) { return x * 2; }\n", 1000)),
+		"img/logo.png": random,
+	}
+	var names []string
+	for name, data := range files {
+		if _, err := env.Platform.PutSiteFile(ctx, env.Account.ID, slug, name, data); err != nil {
+			b.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		names = append(names, "/"+strings.TrimSuffix(name, "index.html")) // "/": http.FileServer redirects /index.html there
+	}
+	host := slug + "." + env.Platform.Domain()
+	ours := httptest.NewServer(env.Handler.Sites(http.NotFoundHandler()))
+	defer ours.Close()
+	theirs := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer theirs.Close()
+	hc := benchClient()
+	var n atomic.Uint64
+	get := func(base string, gzip bool) func() error {
+		return func() error {
+			req, _ := http.NewRequest("GET", base+names[n.Add(1)%uint64(len(names))], nil)
+			req.Host = host
+			if gzip {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			return fetch(hc, req, 200)
+		}
+	}
+	// The handlers alone, in process (no sockets).
+	for name, h := range map[string]http.Handler{"mosaic_site": env.Handler.Sites(http.NotFoundHandler()), "http_fileserver": http.FileServer(http.Dir(dir))} {
+		b.Run("inprocess/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				req := httptest.NewRequest("GET", names[i%len(names)], nil)
+				req.Host = host
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("%d", rec.Code)
+				}
+			}
+		})
+	}
+	for _, conc := range []int{1, 50} {
+		b.Run(fmt.Sprintf("c=%d/mosaic_site", conc), func(b *testing.B) { load(b, conc, get(ours.URL, false)) })
+		b.Run(fmt.Sprintf("c=%d/http_fileserver", conc), func(b *testing.B) { load(b, conc, get(theirs.URL, false)) })
+	}
+	b.Run("c=50/mosaic_site_gzip", func(b *testing.B) { load(b, 50, get(ours.URL, true)) })
+}
