@@ -33,16 +33,22 @@ import (
 // on and records the push subscription (the spec's gitea_webhook_id), as the
 // spec's "after the first deploy, every push deploys" says.
 
-// newDeployer builds the deployment manager when Config.Runtime is set. It
-// does no I/O; rehydrateDeployer adopts running instances after migrations.
-func (p *Platform) newDeployer() error {
+// newDeployer builds the deployment manager when Config.Runtime is set,
+// after the migrations: it reads the platform's id, which labels every
+// instance; rehydrateDeployer then adopts the running ones.
+func (p *Platform) newDeployer(ctx context.Context) error {
 	if p.cfg.Runtime == nil {
 		return nil
 	}
 	if p.git == nil {
 		return errs.New(errs.Invalid, "config", "mosaic: Config.Runtime needs git hosting (Config.GitDir): deployments build the project's repository")
 	}
+	var id uuid.UUID
+	if err := p.db.QueryRow(ctx, `SELECT id FROM mosaic.platform`).Scan(&id); err != nil {
+		return dbError(err, "read the platform id")
+	}
 	m, err := deployer.New(deployer.Config{
+		Instance:      id.String(),
 		Runtime:       p.cfg.Runtime,
 		Store:         deployStore{p},
 		Source:        p.git,
@@ -426,7 +432,45 @@ func (s deployStore) SaveDeployment(ctx context.Context, d deployer.Deployment) 
 	if isForeignKeyViolation(err) {
 		return errs.New(errs.NotFound, "project_not_found", "the project was deleted")
 	}
+	if err == nil && (d.Status == deployer.StatusRunning || d.Status == deployer.StatusFailed) {
+		s.p.deployEvent(ctx, d)
+	}
 	return err
+}
+
+// DeployEventData is the data of a "deploy" webhook event, sent when a
+// deployment ends: running (it now serves the site) or failed.
+type DeployEventData struct {
+	DeploymentID  string           `json:"deployment_id"`
+	Status        deployer.Status  `json:"status"`
+	Trigger       deployer.Trigger `json:"trigger"`
+	Branch        string           `json:"branch"`
+	CommitSHA     string           `json:"commit_sha"`
+	CommitMessage string           `json:"commit_message"`
+	Stack         deployer.Stack   `json:"stack,omitempty"`
+	Error         string           `json:"error,omitempty"`
+	DurationMS    int64            `json:"duration_ms"`
+	URL           string           `json:"url"`
+}
+
+// deployEvent sends a finished deployment to the project's webhooks that
+// want "deploy" events. Delivery is in the background; a failure to queue
+// it is logged, never the deployment's failure.
+func (p *Platform) deployEvent(ctx context.Context, d deployer.Deployment) {
+	if p.hooks == nil {
+		return
+	}
+	var slug string
+	if err := p.db.QueryRow(ctx, `SELECT slug FROM mosaic.projects WHERE id = $1`, d.ProjectID).Scan(&slug); err != nil {
+		p.log.Warn("deploy webhook: project lookup failed", "project_id", d.ProjectID, "err", err)
+		return
+	}
+	data := DeployEventData{DeploymentID: d.ID, Status: d.Status, Trigger: d.Trigger, Branch: d.Branch,
+		CommitSHA: d.CommitSHA, CommitMessage: d.CommitMessage, Stack: d.Stack, Error: d.Error,
+		DurationMS: d.DurationMS, URL: p.SiteURL(slug)}
+	if err := p.hooks.Send(ctx, slug, "deploy", data); err != nil {
+		p.log.Warn("deploy webhook: could not queue the event", "slug", slug, "err", err)
+	}
 }
 
 const deployCols = `id, project_id, trigger, branch, commit_sha, commit_message, stack, status, error, created_at, started_at, finished_at, duration_ms`

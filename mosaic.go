@@ -275,10 +275,6 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		p.Close()
 		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: storage: %v", err)
 	}
-	if err := p.newDeployer(); err != nil {
-		p.Close()
-		return nil, err
-	}
 	if err := p.newWebhooks(); err != nil {
 		p.Close()
 		return nil, errs.Wrap(errs.Invalid, err, "config", "mosaic: webhooks: %v", err)
@@ -296,6 +292,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	if err := p.reapStale(ctx); err != nil {
 		p.log.Warn("could not clean up interrupted project operations", "err", err)
+	}
+	if err := p.newDeployer(ctx); err != nil {
+		p.Close()
+		return nil, err
 	}
 	if err := p.rehydrateDeployer(ctx); err != nil {
 		p.log.Warn("could not adopt the running apps", "err", err)

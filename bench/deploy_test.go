@@ -13,7 +13,9 @@ import (
 
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/deployer"
+	"github.com/mosaic-platform/mosaic/deployer/docker"
 	"github.com/mosaic-platform/mosaic/gitpush"
+	"github.com/mosaic-platform/mosaic/internal/dockertest"
 	"github.com/mosaic-platform/mosaic/mosaictest"
 )
 
@@ -172,6 +174,72 @@ func BenchmarkDeployProxy(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// dockerBenchApps are benchApps listening on all of the container's
+// interfaces, as an app in a container must for its published port.
+func dockerBenchApps(stack, marker string) [][2]string {
+	files := benchApps[stack](marker)
+	for i := range files {
+		files[i][1] = strings.Replace(files[i][1], ".listen(process.env.PORT, '127.0.0.1')", ".listen(process.env.PORT)", 1)
+		files[i][1] = strings.Replace(files[i][1], `"127.0.0.1:"+os.Getenv("PORT")`, `":"+os.Getenv("PORT")`, 1)
+	}
+	return files
+}
+
+// BenchmarkDeployPushToServingDocker is BenchmarkDeployPushToServing on the
+// Docker runtime (the daemon of scripts/setup-docker, the images of
+// deployer.LocalImages): a file push with "deploy": true until the site
+// answers with the new version, after one warm-up deployment per stack.
+// Each deployment builds an image (classic builder; the app's own steps
+// miss the layer cache since the source changed) and swaps containers.
+//
+//	cd bench && go test -run XXX -bench DeployPushToServingDocker -benchtime 3x .
+func BenchmarkDeployPushToServingDocker(b *testing.B) {
+	images := deployer.LocalImages()
+	host := dockertest.SkipWithoutImages(b, images.GoBuilder, images.Node, images.Static)
+	rt, err := docker.New(docker.Config{Host: host})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close() })
+	env := mosaictest.New(b, mosaictest.WithConfig(func(c *mosaic.Config) {
+		c.Runtime, c.DeployImages = rt, images
+	}))
+	srv := deploySite(b, env.Platform)
+	hc := deployClient()
+	for _, stack := range []string{"static", "node", "go"} {
+		b.Run(stack, func(b *testing.B) {
+			cp := env.Project(b)
+			host := cp.Slug + "." + env.Platform.Domain()
+			ctx := context.Background()
+			deployOnce := func(marker string) {
+				files := dockerBenchApps(stack, marker)
+				for i, f := range files {
+					if _, _, err := env.Platform.PushFile(ctx, env.Account.ID, cp.Slug, gitpush.File{Path: f[0], Content: []byte(f[1])}, i == len(files)-1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				deadline := time.Now().Add(5 * time.Minute)
+				for {
+					if body, _ := deployFetch(hc, srv.URL, host); strings.Contains(body, marker) {
+						return
+					}
+					if time.Now().After(deadline) {
+						st, _ := env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug)
+						b.Fatalf("%s never served %s: %+v", stack, marker, st)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			deployOnce("warm-up")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				deployOnce(fmt.Sprintf("version-%d-%d", i, time.Now().UnixNano()))
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/deploy")
 		})
 	}
 }

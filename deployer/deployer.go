@@ -101,9 +101,14 @@ type Source interface {
 
 // Config configures a Manager. Runtime, Store and Source are required.
 type Config struct {
-	Runtime Runtime
-	Store   Store
-	Source  Source
+	// Instance names this platform among others that share the runtime (a
+	// Docker daemon): every instance is labelled with it (LabelPlatform),
+	// and Rehydrate adopts or removes only instances with the same label.
+	// Empty: every managed instance is this platform's.
+	Instance string
+	Runtime  Runtime
+	Store    Store
+	Source   Source
 	// Images are the base images of generated Dockerfiles (default DefaultImages()).
 	Images Images
 	// HealthTimeout bounds how long a new instance may take to listen and
@@ -437,6 +442,9 @@ func (m *Manager) run(a *app, j *job) {
 	}
 	short := strings.SplitN(d.ID, "-", 2)[0]
 	labels := map[string]string{LabelManaged: "true", LabelProject: a.projectID, LabelSlug: a.slug, LabelDeployment: d.ID}
+	if m.cfg.Instance != "" {
+		labels[LabelPlatform] = m.cfg.Instance
+	}
 	logf("building with the %s runtime", m.rt.Name())
 	art, err := m.rt.Build(j.ctx, BuildSpec{Tag: "mosaic/" + a.slug + ":" + short, Plan: plan, Source: src, Labels: labels, Logs: logs})
 	if err != nil {
@@ -1041,7 +1049,11 @@ func (m *Manager) Destroy(ctx context.Context, projectID string) error {
 // pending or building when the platform stopped are marked failed when
 // their project's status or history is next read (see settle).
 func (m *Manager) Rehydrate(ctx context.Context) error {
-	insts, err := m.rt.List(ctx, map[string]string{LabelManaged: "true"})
+	match := map[string]string{LabelManaged: "true"}
+	if m.cfg.Instance != "" {
+		match[LabelPlatform] = m.cfg.Instance // never another platform's instances
+	}
+	insts, err := m.rt.List(ctx, match)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,7 @@ const (
 	LabelProject    = "io.mosaic.project"    // project id
 	LabelSlug       = "io.mosaic.slug"       // project slug
 	LabelDeployment = "io.mosaic.deployment" // deployment id
+	LabelPlatform   = "io.mosaic.platform"   // the platform's id (Config.Instance)
 )
 
 // BuildSpec is one build: the source tree of a commit and the plan that
