@@ -283,7 +283,8 @@ func (a *Auth) DeleteUser(ctx context.Context, id uuid.UUID) error {
 
 // VerifyMagicLink redeems a magic link of project slug (no API key: the end
 // user holds only the token) and returns where to send the user:
-// redirect_url?user_id=...&verified=true.
+// redirect_url?user_id=...&verified=true&code=..., code being the one-time
+// code the app exchanges for the user with Auth.ExchangeCode.
 func (p *Platform) VerifyMagicLink(ctx context.Context, slug, token, redirect string) (string, *AuthUser, error) {
 	a, err := p.authFor(ctx, uuid.Nil, slug)
 	if err != nil {
@@ -295,6 +296,19 @@ func (p *Platform) VerifyMagicLink(ctx context.Context, slug, token, redirect st
 	)
 	err = a.with(ctx, func(u *authn.Tenant) (err error) { out, to, err = u.VerifyMagicLink(ctx, token, redirect); return })
 	return to, out, err
+}
+
+// ExchangeCode redeems the one-time code that a magic link's redirect
+// carries (redirect_url?user_id=...&verified=true&code=...) and returns the
+// user it was issued for. The app's server calls it with its API key before
+// it starts a session: user_id in the redirect proves nothing, the code
+// does. The code works once, for Config.Auth.ExchangeCodeTTL (5 minutes by
+// default), in the project that issued it; any other code is Unauthorized
+// "invalid_code".
+func (a *Auth) ExchangeCode(ctx context.Context, code string) (*AuthUser, error) {
+	var out *AuthUser
+	err := a.with(ctx, func(u *authn.Tenant) (err error) { out, err = u.ExchangeCode(ctx, code); return })
+	return out, err
 }
 
 // CheckPasswordReset checks a reset link of project slug without using it

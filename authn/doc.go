@@ -33,13 +33,36 @@
 // exactly like a wrong password. Passwords are 8 to 256 characters and never
 // truncated.
 //
-// Reset and magic-link tokens are 256 bits from crypto/rand, base64url
-// (43 characters). Only their SHA-256 is stored; a token is looked up by
-// that hash (so no comparison of secrets happens in Go, and timing reveals
-// nothing about a token), used once (an atomic DELETE ... RETURNING), expires
-// (magic link 15 minutes, reset 1 hour; configurable) and dies when the
-// user's password changes. Users, answers and log lines never carry a hash
-// or a token (LogMailer excepted: it is the development stand-in for an inbox).
+// Reset and magic-link tokens, and exchange codes, are 256 bits from
+// crypto/rand, base64url (43 characters). Only their SHA-256 is stored; a
+// token is looked up by that hash (so no comparison of secrets happens in
+// Go, and timing reveals nothing about a token), used once (an atomic DELETE
+// ... RETURNING), expires (magic link 15 minutes, reset 1 hour, exchange
+// code 5 minutes; configurable) and dies when the user's password changes.
+// Users, answers and log lines never carry a hash or a token (LogMailer
+// excepted: it is the development stand-in for an inbox).
+//
+// # Magic-link sign-in and the exchange code
+//
+// The API reference's redirect, redirect_url?user_id=...&verified=true,
+// proves nothing: anyone who knows a user id can type it. So VerifyMagicLink
+// also puts a one-time exchange code in it (&code=..., a token like the
+// others, stored as its SHA-256 with purpose "exchange", bound to the user
+// in the project's own database, 5 minutes by default:
+// Config.ExchangeCodeTTL). The flow:
+//
+//  1. The app's server asks for a link (send-magic-link) for the email.
+//  2. The user opens it: GET /{slug}/auth/verify uses the link up and
+//     answers 302 to redirect_url?user_id=...&verified=true&code=....
+//  3. The app's server exchanges the code, server to server and with its
+//     API key (POST /{slug}/auth/exchange {"code"}, ExchangeCode), for the
+//     user, and only then starts its own session for that user. It should
+//     then redirect to a URL without the code.
+//
+// ExchangeCode deletes the code in the statement that reads it, so it works
+// once even under concurrent calls; an unknown, used, expired, malformed or
+// other project's code gives one error, Unauthorized "invalid_code". A
+// password reset needs no code: its confirm step already takes the token.
 //
 // # Emails and redirects
 //

@@ -51,6 +51,13 @@ CREATE INDEX IF NOT EXISTS auth_tokens_expires_idx ON public.auth_tokens (expire
 COMMENT ON TABLE public.auth_users IS 'end users of this project (managed by Mosaic auth; password_hash is argon2id or bcrypt)';
 COMMENT ON TABLE public.auth_tokens IS 'pending magic-link and password-reset tokens (SHA-256 hashes only; managed by Mosaic auth)';
 `,
+	// 2: one-time exchange codes (purpose 'exchange'), handed to the app
+	// with the magic-link redirect and redeemed server to server.
+	2: `
+ALTER TABLE public.auth_tokens DROP CONSTRAINT IF EXISTS auth_tokens_purpose_check;
+ALTER TABLE public.auth_tokens ADD CONSTRAINT auth_tokens_purpose_check CHECK (purpose IN ('magic_link', 'reset', 'exchange'));
+COMMENT ON TABLE public.auth_tokens IS 'pending magic-link, password-reset and exchange tokens (SHA-256 hashes only; managed by Mosaic auth)';
+`,
 }
 
 // SchemaVersion is the version the migrations reach.

@@ -24,8 +24,9 @@ import (
 // reference's; it is longer than OWASP ASVS 5.0 6.5.5's 10 minutes for
 // out-of-band codes, a documented deviation (Config.MagicLinkTTL lowers it).
 const (
-	DefaultMagicLinkTTL = 15 * time.Minute
-	DefaultResetTTL     = time.Hour
+	DefaultMagicLinkTTL    = 15 * time.Minute
+	DefaultResetTTL        = time.Hour
+	DefaultExchangeCodeTTL = 5 * time.Minute
 )
 
 // Config configures a Service. The zero value is ready to use.
@@ -41,6 +42,10 @@ type Config struct {
 	// 15 minutes and 1 hour).
 	MagicLinkTTL time.Duration
 	ResetTTL     time.Duration
+	// ExchangeCodeTTL is the lifetime of the one-time code a magic link's
+	// redirect carries, which the app exchanges for the user (default 5
+	// minutes).
+	ExchangeCodeTTL time.Duration
 	// Now is the clock (default time.Now). Token expiry and the users'
 	// timestamps follow it, so tests can move it.
 	Now func() time.Time
@@ -75,6 +80,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ResetTTL <= 0 {
 		cfg.ResetTTL = DefaultResetTTL
 	}
+	if cfg.ExchangeCodeTTL <= 0 {
+		cfg.ExchangeCodeTTL = DefaultExchangeCodeTTL
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -89,6 +97,9 @@ func (s *Service) MagicLinkTTL() time.Duration { return s.cfg.MagicLinkTTL }
 
 // ResetTTL returns the lifetime of a password-reset link.
 func (s *Service) ResetTTL() time.Duration { return s.cfg.ResetTTL }
+
+// ExchangeCodeTTL returns the lifetime of a magic link's exchange code.
+func (s *Service) ExchangeCodeTTL() time.Duration { return s.cfg.ExchangeCodeTTL }
 
 // Params returns the argon2id parameters of new hashes.
 func (s *Service) Params() Params { return s.cfg.Params }
@@ -128,11 +139,12 @@ type User struct {
 const userCols = `id, email, name, avatar_url, metadata, email_verified, verified_at,
 	password_hash IS NOT NULL, login_count, last_login_at, created_at, updated_at`
 
-func scanUser(r pgx.Row) (*User, error) {
+// scanUser reads userCols, then any extra columns into extra.
+func scanUser(r pgx.Row, extra ...any) (*User, error) {
 	var u User
 	var meta []byte
-	err := r.Scan(&u.ID, &u.Email, &u.Name, &u.AvatarURL, &meta, &u.EmailVerified, &u.VerifiedAt,
-		&u.HasPassword, &u.LoginCount, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt)
+	err := r.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.AvatarURL, &meta, &u.EmailVerified, &u.VerifiedAt,
+		&u.HasPassword, &u.LoginCount, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -534,7 +546,11 @@ func errRedirectMismatch() error {
 // VerifyMagicLink redeems a magic-link token, once: the user is created
 // when missing (with the name given to RequestMagicLink), the email is
 // marked verified and the login counted. It returns the user and the URL to
-// send them to: the token's redirect with ?user_id=...&verified=true.
+// send them to: the token's redirect with ?user_id=...&verified=true&code=...,
+// where code is a fresh one-time exchange code for this user (valid for
+// Config.ExchangeCodeTTL; see ExchangeCode). user_id and verified are what
+// the API reference promises; only the code proves anything, since anyone
+// can type the others into a URL.
 // redirect, when not empty, must equal the one the token was issued for
 // (links carry it); the stored one is used either way, so a link cannot be
 // turned into an open redirect. Errors (all Invalid, 400): "invalid_token"
@@ -546,6 +562,7 @@ func (t *Tenant) VerifyMagicLink(ctx context.Context, token, redirect string) (*
 	var (
 		u      *User
 		target string
+		code   string
 	)
 	err := t.run(ctx, func() error {
 		return pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
@@ -577,13 +594,60 @@ func (t *Tenant) VerifyMagicLink(ctx context.Context, token, redirect string) (*
 					login_count = a.login_count + 1, last_login_at = EXCLUDED.last_login_at,
 					name = COALESCE(a.name, EXCLUDED.name)
 				RETURNING `+userCols, uuid.New(), email, name, now))
+			if err != nil {
+				return err
+			}
+			var codeHash []byte
+			code, codeHash = newToken()
+			_, err = tx.Exec(ctx, `INSERT INTO public.auth_tokens (token_hash, purpose, email, user_id, name, redirect_url, created_at, expires_at)
+				VALUES ($1, 'exchange', $2, $3, $4, $5, $6, $7)`, codeHash, u.Email, u.ID, u.Name, target, now, now.Add(t.s.cfg.ExchangeCodeTTL))
 			return err
 		})
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return u, withQuery(target, "user_id", u.ID.String(), "verified", "true"), nil
+	return u, withQuery(target, "user_id", u.ID.String(), "verified", "true", "code", code), nil
+}
+
+func errInvalidCode() error {
+	return errs.New(errs.Unauthorized, "invalid_code", "the code is invalid, expired or already used; sign in again")
+}
+
+// ExchangeCode redeems the one-time code that VerifyMagicLink put in the
+// redirect and returns the user it was issued for. The app's server calls
+// it (with its API key) before it trusts the redirect's user_id: the code is
+// 256 random bits, stored only as its SHA-256, lives Config.ExchangeCodeTTL
+// and is deleted by the same statement that reads it, so of two concurrent
+// exchanges one wins. An unknown, used, expired or malformed code (or one
+// from another project's database) is Unauthorized "invalid_code", the same
+// error in every case.
+func (t *Tenant) ExchangeCode(ctx context.Context, code string) (*User, error) {
+	if !wellFormedToken(code) {
+		return nil, errInvalidCode()
+	}
+	var (
+		u       *User
+		expires time.Time
+	)
+	err := t.run(ctx, func() error {
+		var err error
+		u, err = scanUser(t.pool.QueryRow(ctx, `WITH c AS (
+				DELETE FROM public.auth_tokens WHERE token_hash = $1 AND purpose = 'exchange'
+				RETURNING user_id, expires_at)
+			SELECT `+userCols+`, c.expires_at FROM c JOIN public.auth_users u ON u.id = c.user_id`, hashToken(code)), &expires)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errInvalidCode()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !t.now().Before(expires) {
+		return nil, errInvalidCode() // deleted all the same: it can never be used
+	}
+	return u, nil
 }
 
 // CheckReset looks at a reset token without using it and returns the URL

@@ -28,7 +28,8 @@ func (h *Handler) authRoutes() []Route {
 		{Method: "GET", Path: "/{slug}/auth/reset-password/confirm", Description: "Check a reset link (?token=&redirect=) and redirect (302) to redirect_url?token=... (no API key)", Out: RawBody{ContentType: "text/plain"}, Status: http.StatusFound, handle: h.authResetCheck},
 		{Method: "POST", Path: "/{slug}/auth/reset-password/confirm", Description: `Complete a reset: {"token", "new_password"} → {"success", "user"} (no API key)`, In: AuthConfirmRequest{}, Out: AuthUserResponse{}, handle: h.authResetConfirm},
 		{Method: "POST", Path: "/{slug}/auth/send-magic-link", Auth: true, Description: `Email a sign-in link: {"email", "redirect_url?", "name?"} → {"sent": true, "expires_in_minutes": 15}`, In: AuthMagicLinkRequest{}, Out: AuthSentResponse{}, handle: h.authMagicLink},
-		{Method: "GET", Path: "/{slug}/auth/verify", Description: "Follow a magic link (?token=&redirect=): 302 to redirect_url?user_id=...&verified=true (no API key)", Out: RawBody{ContentType: "text/plain"}, Status: http.StatusFound, handle: h.authVerify},
+		{Method: "GET", Path: "/{slug}/auth/verify", Description: "Follow a magic link (?token=&redirect=): 302 to redirect_url?user_id=...&verified=true&code=... (no API key); user_id proves nothing until the app exchanges code (POST /{slug}/auth/exchange)", Out: RawBody{ContentType: "text/plain"}, Status: http.StatusFound, handle: h.authVerify},
+		{Method: "POST", Path: "/{slug}/auth/exchange", Auth: true, Description: `Exchange the code from the magic-link redirect for the user, server to server: {"code"} → {"success", "user"}; the code works once, for 5 minutes by default; 401 "invalid_code" for a used, expired, unknown or other project's code`, In: AuthExchangeRequest{}, Out: AuthUserResponse{}, handle: h.authExchange},
 		{Method: "GET", Path: "/{slug}/auth/users", Auth: true, Description: "List users: ?limit= (default 50, max 1000) &offset= &verified_only= → {\"users\", \"total\", \"limit\", \"offset\"}", Out: mosaic.AuthUserList{}, handle: h.authUsers},
 		{Method: "GET", Path: "/{slug}/auth/users/{id}", Auth: true, Description: `Get a user → {"user"}`, Out: AuthGetUserResponse{}, handle: h.authUser},
 		{Method: "PATCH", Path: "/{slug}/auth/users/{id}", Auth: true, Description: `Update a user: {"name?", "metadata?", "avatar_url?"} → {"success", "user"}`, In: AuthPatchRequest{}, Out: AuthUserResponse{}, handle: h.authUpdateUser},
@@ -78,6 +79,12 @@ type AuthMagicLinkRequest struct {
 	Email       string  `json:"email"`
 	RedirectURL string  `json:"redirect_url"`
 	Name        *string `json:"name"`
+}
+
+// AuthExchangeRequest is the body of POST /{slug}/auth/exchange: the code
+// parameter of the magic-link redirect.
+type AuthExchangeRequest struct {
+	Code string `json:"code"`
 }
 
 // AuthConfirmRequest is the body of POST /{slug}/auth/reset-password/confirm.
@@ -327,6 +334,23 @@ func (h *Handler) authVerify(w http.ResponseWriter, r *http.Request) error {
 		return h.browserError(w, r, err)
 	}
 	redirect(w, to)
+	return nil
+}
+
+func (h *Handler) authExchange(w http.ResponseWriter, r *http.Request) error {
+	a, err := h.auth(r)
+	if err != nil {
+		return err
+	}
+	var in AuthExchangeRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	u, err := a.ExchangeCode(r.Context(), in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, AuthUserResponse{Success: true, User: u})
 	return nil
 }
 

@@ -207,7 +207,7 @@ func TestAuthRoutes(t *testing.T) {
 	// init, twice.
 	a := h.call("POST", "init", "", "")
 	shape(t, "init", a, 200, "success", "version", "applied", "tables")
-	if a.json["version"] != float64(1) {
+	if a.json["version"] != float64(authn.SchemaVersion) {
 		t.Fatalf("init: %s", a.body)
 	}
 	a = h.call("POST", "init", "", "")
@@ -341,7 +341,7 @@ func TestAuthRoutes(t *testing.T) {
 			}
 		}
 	}
-	if n != 14 { // 13 routes, confirm with GET and POST
+	if n != 15 { // the reference's 13 routes (confirm with GET and POST) and exchange
 		t.Fatalf("%d auth routes listed", n)
 	}
 	h.rec.scan(t)

@@ -195,6 +195,29 @@ func TestMagicLink(t *testing.T) {
 		t.Errorf("users after the link: %+v %v", users, err)
 	}
 
+	// The welcome page opened a session: the browser has a list now.
+	landed := resp.Request.URL.String()
+	var todos []Todo
+	if st := call(t, c, "GET", app+"/todos", "", &todos); st != http.StatusOK {
+		t.Errorf("todos after the link: %d", st)
+	}
+	// A forged welcome URL (a user id and verified=true, no code or a used
+	// one) opens no session.
+	forger := browser(t)
+	for _, u := range []string{app + "/welcome?verified=true&user_id=" + users.Users[0].ID.String(), landed} {
+		resp, err := forger.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("forged welcome %s: %d", u, resp.StatusCode)
+		}
+	}
+	if st := call(t, forger, "GET", app+"/todos", "", nil); st != http.StatusUnauthorized {
+		t.Errorf("the forger has a session: %d", st)
+	}
+
 	// The link works once.
 	resp, err = c.Get(link)
 	if err != nil {

@@ -15,9 +15,10 @@
 //
 // Users sign up and log in with a password (the app keeps a signed session
 // cookie), or ask for a sign-in link by email. The platform verifies the
-// link and redirects to the app's /welcome?user_id=...&verified=true; that
-// redirect carries no proof of its own, so this app only greets the user
-// there and opens sessions from password logins alone.
+// link and redirects to the app's /welcome?user_id=...&verified=true&code=...;
+// user_id proves nothing (anyone can type it), so the app exchanges the
+// one-time code with the platform for the user and opens the session for
+// that user only.
 package main
 
 import (
