@@ -113,25 +113,11 @@ func StartMinIO(ctx context.Context, o MinIOOptions) (*MinIO, error) {
 	}
 	m := &MinIO{dir: dir, accessKey: o.AccessKey, secretKey: secret, log: log, logf: logf}
 
-	const attempts = 3
-	for attempt := 1; ; attempt++ {
-		port := o.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				logf.Close()
-				return nil, err
-			}
-		}
-		err = m.start(ctx, bin, port)
-		if err == nil {
-			return m, nil
-		}
-		if o.Port != 0 || attempt == attempts || !errors.Is(err, errPortTaken) {
-			logf.Close()
-			return nil, err
-		}
-		log.Warn("port taken, retrying with another", "port", port, "err", err)
+	if err := onFreePort(o.Port, log, func(port int) error { return m.start(ctx, bin, port) }); err != nil {
+		logf.Close()
+		return nil, err
 	}
+	return m, nil
 }
 
 // minioSecret reads the root password kept in path, or makes one.

@@ -139,26 +139,11 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		return nil, err
 	}
 
-	// A free port can be taken between choosing it and the server binding
-	// it: when we chose it, try again with another.
-	const attempts = 3
-	for attempt := 1; ; attempt++ {
-		port := o.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		err = p.start(ctx, bin, pgdata, port, o, as)
-		if err == nil {
-			ok = true
-			return p, nil
-		}
-		if o.Port != 0 || attempt == attempts || !errors.Is(err, errPortTaken) {
-			return nil, err
-		}
-		log.Warn("port taken, retrying with another", "port", port, "err", err)
+	if err := onFreePort(o.Port, log, func(port int) error { return p.start(ctx, bin, pgdata, port, o, as) }); err != nil {
+		return nil, err
 	}
+	ok = true
+	return p, nil
 }
 
 // errPortTaken marks a start that failed because the port was in use.

@@ -327,3 +327,25 @@ func launch(ctx context.Context, name string, cmd *exec.Cmd, logf *logFile, r re
 		}
 	}
 }
+
+// onFreePort calls start with port, or, when port is 0, with a free port;
+// a free port can be taken between choosing it and the server binding it,
+// so a start that fails with errPortTaken is tried again (three times in
+// all) with another.
+func onFreePort(port int, log *slog.Logger, start func(port int) error) error {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		p := port
+		if p == 0 {
+			var err error
+			if p, err = freePort(); err != nil {
+				return err
+			}
+		}
+		err := start(p)
+		if err == nil || port != 0 || attempt == attempts || !errors.Is(err, errPortTaken) {
+			return err
+		}
+		log.Warn("port taken, retrying with another", "port", p, "err", err)
+	}
+}

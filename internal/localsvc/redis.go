@@ -94,25 +94,11 @@ func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	}
 	r := &Redis{dir: dir, log: log, logf: logf}
 
-	const attempts = 3
-	for attempt := 1; ; attempt++ {
-		port := o.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				logf.Close()
-				return nil, err
-			}
-		}
-		err = r.start(ctx, bin, port)
-		if err == nil {
-			return r, nil
-		}
-		if o.Port != 0 || attempt == attempts || !errors.Is(err, errPortTaken) {
-			logf.Close()
-			return nil, err
-		}
-		log.Warn("port taken, retrying with another", "port", port, "err", err)
+	if err := onFreePort(o.Port, log, func(port int) error { return r.start(ctx, bin, port) }); err != nil {
+		logf.Close()
+		return nil, err
 	}
+	return r, nil
 }
 
 // redisConf is the server's whole configuration.
