@@ -42,6 +42,10 @@ const (
 const (
 	usageTTL       = 5 * time.Second
 	reconcileEvery = 10 * time.Minute
+	// reconcileTimeout bounds a background reconciliation; tombstoneTTL
+	// (how long a delete's tombstone is kept) must exceed any listing.
+	reconcileTimeout = 2 * time.Minute
+	tombstoneTTL     = time.Hour
 )
 
 // File is a stored object of a project, as the API shows it.
@@ -271,7 +275,7 @@ func (p *Platform) storageUsed(ctx context.Context, id uuid.UUID) (files, site i
 	if now.Sub(e.fetched) < usageTTL {
 		return e.files, e.site, nil
 	}
-	rows, err := p.db.Query(ctx, `SELECT area, coalesce(sum(size), 0)::bigint FROM mosaic.storage_objects WHERE project_id = $1 GROUP BY area`, id)
+	rows, err := p.db.Query(ctx, `SELECT area, coalesce(sum(size), 0)::bigint FROM mosaic.storage_objects WHERE project_id = $1 AND NOT deleted GROUP BY area`, id)
 	if err != nil {
 		return 0, 0, dbError(err, "storage usage")
 	}
@@ -316,35 +320,49 @@ func (p *Platform) usageOf(plan Plan, files, site int64) StorageUsage {
 // recordObject notes an observed object size.
 func (p *Platform) recordObject(ctx context.Context, id uuid.UUID, area, name string, size int64) error {
 	_, err := p.db.Exec(ctx, `INSERT INTO mosaic.storage_objects (project_id, area, key, size) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (project_id, area, key) DO UPDATE SET size = excluded.size, updated_at = now()`, id, area, name, size)
+		ON CONFLICT (project_id, area, key) DO UPDATE SET size = excluded.size, deleted = false, updated_at = now()`, id, area, name, size)
 	p.invalidateUsage(id)
 	return dbError(err, "record object size")
 }
 
+// forgetObject notes a delete. It leaves a tombstone (see reconcile), even
+// for a key never recorded: a listing in flight may have seen the object.
 func (p *Platform) forgetObject(ctx context.Context, id uuid.UUID, area, name string) error {
-	_, err := p.db.Exec(ctx, `DELETE FROM mosaic.storage_objects WHERE project_id = $1 AND area = $2 AND key = $3`, id, area, name)
+	_, err := p.db.Exec(ctx, `INSERT INTO mosaic.storage_objects (project_id, area, key, size, deleted) VALUES ($1, $2, $3, 0, true)
+		ON CONFLICT (project_id, area, key) DO UPDATE SET size = 0, deleted = true, updated_at = now()`, id, area, name)
 	p.invalidateUsage(id)
 	return dbError(err, "forget object size")
 }
 
 // reconcile makes the records of one area under prefix equal to a listing
 // of the store (names relative to the area) that began at since (the
-// database's clock): records written after it are newer than the listing
-// and stay.
+// database's clock). Only records older than since change: one written
+// or deleted after it is newer than the listing and stays as it is. That
+// is why deletes leave tombstones (deleted rows): a listing that began
+// before a delete, and still saw the object, must not bring its record
+// back. Tombstones older than tombstoneTTL (longer than any listing may
+// run) are purged here.
 func (p *Platform) reconcile(ctx context.Context, id uuid.UUID, area, prefix string, since time.Time, names []string, sizes []int64) error {
 	tx, err := p.db.Begin(ctx)
 	if err != nil {
 		return dbError(err, "reconcile storage")
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `DELETE FROM mosaic.storage_objects WHERE project_id = $1 AND area = $2
-		AND starts_with(key, $3) AND NOT (key = ANY($4::text[])) AND updated_at < $5`, id, area, prefix, names, since); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE mosaic.storage_objects SET size = 0, deleted = true, updated_at = now()
+		WHERE project_id = $1 AND area = $2 AND starts_with(key, $3) AND NOT deleted
+		AND NOT (key = ANY($4::text[])) AND updated_at < $5`, id, area, prefix, names, since); err != nil {
 		return dbError(err, "reconcile storage")
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO mosaic.storage_objects (project_id, area, key, size)
 		SELECT $1, $2, k, s FROM unnest($3::text[], $4::bigint[]) AS t(k, s)
-		ON CONFLICT (project_id, area, key) DO UPDATE SET size = excluded.size, updated_at = now()
-		WHERE mosaic.storage_objects.size IS DISTINCT FROM excluded.size`, id, area, names, sizes); err != nil {
+		ON CONFLICT (project_id, area, key) DO UPDATE SET size = excluded.size, deleted = false, updated_at = now()
+		WHERE mosaic.storage_objects.updated_at < $5
+		AND (mosaic.storage_objects.deleted OR mosaic.storage_objects.size IS DISTINCT FROM excluded.size)`,
+		id, area, names, sizes, since); err != nil {
+		return dbError(err, "reconcile storage")
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM mosaic.storage_objects WHERE project_id = $1 AND deleted
+		AND updated_at < now() - make_interval(secs => $2)`, id, tombstoneTTL.Seconds()); err != nil {
 		return dbError(err, "reconcile storage")
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -358,6 +376,8 @@ func (p *Platform) reconcile(ctx context.Context, id uuid.UUID, area, prefix str
 // area), reconciles the records with what it found, and returns it.
 func (p *Platform) listArea(ctx context.Context, id uuid.UUID, area, prefix string) ([]storage.ObjectInfo, error) {
 	base := areaPrefix(id, area)
+	ctx, cancel := context.WithTimeout(ctx, reconcileTimeout) // see tombstoneTTL
+	defer cancel()
 	var (
 		infos []storage.ObjectInfo
 		names []string
@@ -387,7 +407,7 @@ func (p *Platform) listArea(ctx context.Context, id uuid.UUID, area, prefix stri
 
 // reconcileAll compares both areas of a project with the store, in the background.
 func (p *Platform) reconcileAll(id uuid.UUID, e *usageEntry) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), reconcileTimeout)
 	defer cancel()
 	ok := true
 	for _, area := range []string{areaFiles, areaSite} {

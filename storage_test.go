@@ -229,3 +229,60 @@ func TestStorageDeletedWithProject(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageStaleListingKeepsDeletes: a listing that began before a delete
+// (a background reconciliation still reading the store) and saw the
+// object must not bring its size back into the usage; an object that
+// reappears in a later listing counts again.
+func TestStorageStaleListingKeepsDeletes(t *testing.T) {
+	t.Parallel()
+	env := mosaictest.New(t, mosaictest.WithLocalStorage())
+	ctx := context.Background()
+	owner := env.Account.ID
+	cp := env.Project(t)
+	p := env.Platform
+
+	upload := func() {
+		u, err := p.UploadURL(ctx, owner, cp.Slug, mosaic.UploadRequest{Filename: "a.bin", ContentType: "application/octet-stream"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, u, bytes.Repeat([]byte("a"), 1234))
+	}
+	upload()
+	if _, err := p.ConfirmUpload(ctx, owner, cp.Slug, "a.bin"); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().Add(-time.Second) // the stale listing began before the delete
+	if err := p.DeleteFile(ctx, owner, cp.Slug, "a.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ReconcileListing(ctx, cp.ID, since, []string{"a.bin"}, []int64{1234}); err != nil {
+		t.Fatal(err)
+	}
+	if us, err := p.StorageUsage(ctx, owner, cp.Slug); err != nil || us.UsedBytes != 0 {
+		t.Fatalf("a stale listing resurrected a deleted object: %+v %v", us, err)
+	}
+	// So does an object that was never recorded (an upload not confirmed).
+	u, err := p.UploadURL(ctx, owner, cp.Slug, mosaic.UploadRequest{Filename: "b.bin", ContentType: "application/octet-stream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, u, []byte("bbb"))
+	since = time.Now().Add(-time.Second)
+	if err := p.DeleteFile(ctx, owner, cp.Slug, "b.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ReconcileListing(ctx, cp.ID, since, []string{"b.bin"}, []int64{3}); err != nil {
+		t.Fatal(err)
+	}
+	if us, _ := p.StorageUsage(ctx, owner, cp.Slug); us.UsedBytes != 0 {
+		t.Fatalf("a stale listing recorded a deleted, never-confirmed object: %+v", us)
+	}
+	// The object comes back (an upload never confirmed): the next listing counts it.
+	upload()
+	l, err := p.Files(ctx, owner, cp.Slug, "")
+	if err != nil || len(l.Files) != 1 || l.Usage.UsedBytes != 1234 {
+		t.Fatalf("listing after the object came back: %+v %v", l, err)
+	}
+}
