@@ -140,7 +140,8 @@ type clientAddrKey struct{}
 
 // ClientAddr returns, inside Config.Authorize, the IP address the git
 // client connected from (the host of http.Request.RemoteAddr: behind a
-// reverse proxy, the proxy's), so that Authorize can throttle failures per
+// reverse proxy, the proxy's, unless the server is wrapped in
+// httpapi.TrustProxies), so that Authorize can throttle failures per
 // client.
 func ClientAddr(ctx context.Context) string {
 	s, _ := ctx.Value(clientAddrKey{}).(string)

@@ -42,6 +42,7 @@ type settings struct {
 	apiKey      string
 	secretKey   string
 	logLevel    string
+	proxies     string
 }
 
 func env(name, def string) string {
@@ -64,6 +65,7 @@ func (s *settings) flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.smtpURL, "smtp-url", env("MOSAIC_SMTP_URL", ""), "SMTP server for auth emails, smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465, ?from=sender; empty writes them to the log (MOSAIC_SMTP_URL)")
 	fs.StringVar(&s.domain, "domain", env("MOSAIC_DOMAIN", ""), "sites live at {slug}.{domain} (MOSAIC_DOMAIN; default: the public URL's host)")
 	fs.StringVar(&s.publicURL, "public-url", env("MOSAIC_PUBLIC_URL", ""), "base of links the platform hands out (MOSAIC_PUBLIC_URL; default http://{addr})")
+	fs.StringVar(&s.proxies, "trusted-proxies", env("MOSAIC_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client, for the per-IP throttles and the access log (MOSAIC_TRUSTED_PROXIES; default none: the peer address is the client)")
 	fs.StringVar(&s.logLevel, "log-level", env("MOSAIC_LOG_LEVEL", "info"), "debug, info, warn or error (MOSAIC_LOG_LEVEL)")
 	// Secrets come from the environment only, never from flags (visible in ps).
 	s.apiKey = os.Getenv("MOSAIC_API_KEY")

@@ -193,7 +193,7 @@ func TestUsageErrors(t *testing.T) {
 	t.Setenv("MOSAIC_DATA_DIR", dir)
 	var out, errOut syncBuffer
 	ctx := context.Background()
-	for _, args := range [][]string{{}, {"bogus"}, {"keys"}, {"keys", "bogus"}, {"keys", "revoke"}, {"serve", "extra"}, {"serve", "-no-such-flag"}} {
+	for _, args := range [][]string{{}, {"bogus"}, {"keys"}, {"keys", "bogus"}, {"keys", "revoke"}, {"serve", "extra"}, {"serve", "-no-such-flag"}, {"serve", "-trusted-proxies", "10.0.0.0/33"}} {
 		if err := run(ctx, args, &out, &errOut); err == nil {
 			t.Errorf("mosaic %v: no error", args)
 		}

@@ -26,6 +26,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	log := s.logger(stderr)
+	proxies, err := httpapi.ParseProxies(s.proxies)
+	if err != nil {
+		return fmt.Errorf("MOSAIC_TRUSTED_PROXIES: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return err
@@ -52,7 +56,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := &http.Server{
-		Handler:           h.Sites(mux), // {slug}.{domain} serves the project's site
+		// {slug}.{domain} serves the project's site; behind trusted proxies
+		// the client is the one X-Forwarded-For names.
+		Handler:           httpapi.TrustProxies(h.Sites(mux), proxies...),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
