@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mosaic-platform/mosaic/errs"
 )
@@ -54,16 +56,32 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // keep only small buffers
+			buf.Reset()
+			jsonBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil { // Encode ends with '\n'
 		status = http.StatusInternalServerError
-		b = []byte(`{"detail":"internal error: the response could not be encoded","error":"internal"}`)
+		buf.Reset()
+		buf.WriteString(`{"detail":"internal error: the response could not be encoded","error":"internal"}` + "\n")
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }
+
+// Shared header values (len == cap, so an Add elsewhere copies them).
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noSniff         = []string{"nosniff"}
+	jsonBuffers     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
 
 // decodeJSON reads a JSON object from the request body into v. The body is
 // already bounded by the size-limit middleware. Wrong types, bad syntax,

@@ -203,7 +203,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !validRequestID(rid) {
 		rid = newRequestID()
 	}
-	ctx := context.WithValue(r.Context(), ctxRequestID{}, rid)
+	// One context value per request holds its id and, once authenticated,
+	// its principal: one request copy instead of one per value.
+	info := &requestInfo{id: rid}
+	ctx := context.WithValue(r.Context(), ctxRequestInfo{}, info)
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-ID", rid)
 	rec := &statusRecorder{ResponseWriter: w}
@@ -250,7 +253,11 @@ func (h *Handler) wrap(rt Route) http.Handler {
 				h.writeError(w, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), ctxPrincipal{}, pr))
+			if info, ok := r.Context().Value(ctxRequestInfo{}).(*requestInfo); ok {
+				info.principal = pr
+			} else {
+				r = r.WithContext(context.WithValue(r.Context(), ctxRequestInfo{}, &requestInfo{principal: pr}))
+			}
 		}
 		if err := rt.handle(w, r); err != nil {
 			h.writeError(w, r, err)
@@ -259,9 +266,11 @@ func (h *Handler) wrap(rt Route) http.Handler {
 }
 
 func (h *Handler) authenticate(r *http.Request) (*mosaic.Principal, error) {
-	q := r.URL.Query()
-	if q.Has("api_key") || q.Has("key") || q.Has("apikey") {
-		return nil, errs.New(errs.Unauthorized, "api_key_in_query", "send the API key in the X-API-Key header, never in the URL")
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		if q.Has("api_key") || q.Has("key") || q.Has("apikey") {
+			return nil, errs.New(errs.Unauthorized, "api_key_in_query", "send the API key in the X-API-Key header, never in the URL")
+		}
 	}
 	key := r.Header.Get("X-API-Key")
 	if key == "" {
@@ -275,17 +284,26 @@ func (h *Handler) authenticate(r *http.Request) (*mosaic.Principal, error) {
 	return h.p.Authenticate(r.Context(), key)
 }
 
-type ctxPrincipal struct{}
-type ctxRequestID struct{}
+type ctxRequestInfo struct{}
+
+// requestInfo is what the API layer knows of a request it serves.
+type requestInfo struct {
+	id        string
+	principal *mosaic.Principal // nil until authenticated
+}
 
 func principal(r *http.Request) *mosaic.Principal {
-	pr, _ := r.Context().Value(ctxPrincipal{}).(*mosaic.Principal)
-	return pr
+	if info, ok := r.Context().Value(ctxRequestInfo{}).(*requestInfo); ok {
+		return info.principal
+	}
+	return nil
 }
 
 func requestID(ctx context.Context) string {
-	s, _ := ctx.Value(ctxRequestID{}).(string)
-	return s
+	if info, ok := ctx.Value(ctxRequestInfo{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
 }
 
 func validRequestID(s string) bool {
