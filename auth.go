@@ -167,8 +167,12 @@ func (a *Auth) Init(ctx context.Context) (*AuthInit, error) {
 }
 
 // Signup creates a user with a password: Invalid (400) for a password under
-// 8 characters or a bad email, Conflict (409) "user_exists".
+// 8 characters or a bad email, Conflict (409) "user_exists", Quota (402)
+// "database_full" when the project's database is over its plan's size.
 func (a *Auth) Signup(ctx context.Context, in AuthNewUser) (*AuthUser, error) {
+	if err := a.checkRoom(ctx); err != nil {
+		return nil, err
+	}
 	var out *AuthUser
 	err := a.with(ctx, func(u *authn.Tenant) (err error) { out, err = u.Signup(ctx, in); return })
 	return out, err
@@ -269,11 +273,39 @@ func (a *Auth) User(ctx context.Context, id uuid.UUID) (*AuthUser, error) {
 	return out, err
 }
 
-// UpdateUser changes a user's name, avatar_url or metadata.
+// UpdateUser changes a user's name, avatar_url or metadata; Quota (402)
+// "database_full" when the project's database is over its plan's size.
 func (a *Auth) UpdateUser(ctx context.Context, id uuid.UUID, patch AuthPatch) (*AuthUser, error) {
+	if err := a.checkRoom(ctx); err != nil {
+		return nil, err
+	}
 	var out *AuthUser
 	err := a.with(ctx, func(u *authn.Tenant) (err error) { out, err = u.UpdateUser(ctx, id, patch); return })
 	return out, err
+}
+
+// checkRoom refuses writes that add data (a new user, a profile update)
+// when the project's database is over its plan's size, as POST /sql does.
+// Logins, password changes, resets and magic links still work: they change
+// rows in place or add short-lived tokens, and refusing them would lock
+// existing users out of a full project.
+func (a *Auth) checkRoom(ctx context.Context) error {
+	plan := a.p.cfg.Plans[a.t.pr.Plan]
+	if plan.DatabaseBytes <= 0 {
+		return nil
+	}
+	size, err := a.p.databaseSize(ctx, a.t)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return notFound(a.slug)
+		}
+		return err
+	}
+	if size > plan.DatabaseBytes {
+		return errs.New(errs.Quota, "database_full", "the database is over its plan's size limit (%s of %s): new users and profile updates are refused, sign-ins still work; delete data or upgrade the plan",
+			humanBytes(size), humanBytes(plan.DatabaseBytes))
+	}
+	return nil
 }
 
 // DeleteUser deletes a user.

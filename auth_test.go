@@ -401,3 +401,42 @@ func TestAuthDeletedProject(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 }
+
+// TestAuthDatabaseQuota: over the plan's database size, signups and profile
+// updates are 402 "database_full" (as POST /sql writes are), while magic
+// links, setting a password and logging in still work.
+func TestAuthDatabaseQuota(t *testing.T) {
+	t.Parallel()
+	env := authEnv(t, nil, func(c *mosaic.Config) {
+		c.Plans = mosaic.DefaultPlans()
+		tiny := c.Plans["free"]
+		tiny.Name, tiny.DatabaseBytes = "tiny", 1<<20 // an empty database is bigger
+		c.Plans["tiny"] = tiny
+	})
+	ctx := context.Background()
+	slug := env.Project(t, func(n *mosaic.NewProject) { n.Plan = "tiny" }).Slug
+	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Signup(ctx, mosaic.AuthNewUser{Email: "new@example.com", Password: "password-1"})
+	wantErr(t, err, errs.Quota, "database_full")
+
+	if _, err := a.SendMagicLink(ctx, "m@example.com", "", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, token, _ := mailedToken(t, env.WaitMail(t, "m@example.com"))
+	_, u, err := env.Platform.VerifyMagicLink(ctx, slug, token, "")
+	if err != nil {
+		t.Fatalf("a magic link over quota: %v", err)
+	}
+	if _, err := a.SetPassword(ctx, u.ID, "password-1"); err != nil {
+		t.Fatalf("set-password over quota: %v", err)
+	}
+	if _, err := a.Login(ctx, "m@example.com", "password-1", ""); err != nil {
+		t.Fatalf("login over quota: %v", err)
+	}
+	name := "M"
+	_, err = a.UpdateUser(ctx, u.ID, mosaic.AuthPatch{Name: &name})
+	wantErr(t, err, errs.Quota, "database_full")
+}
