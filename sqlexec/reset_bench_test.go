@@ -5,20 +5,27 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// benchPool is the pool of a fresh tenant, for benchmarks.
+func benchPool(b *testing.B) *pgxpool.Pool {
+	b.Helper()
+	needServer(b)
+	cr := createTenant(b, uniqueName(b))
+	pool, err := testDB.Pool(context.Background(), *cr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pool
+}
 
 // BenchmarkSessionReset measures what the reset after each request costs,
 // on one tenant connection: the statement alone, then with each candidate
 // reset pipelined behind it (one round trip each).
 func BenchmarkSessionReset(b *testing.B) {
-	needServer(b)
 	ctx := context.Background()
-	cr := createTenant(b, uniqueName(b))
-	pool, err := testDB.Pool(ctx, *cr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn, err := pool.Acquire(ctx)
+	conn, err := benchPool(b).Acquire(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
