@@ -67,7 +67,7 @@ func Detect(src fs.FS) (Plan, error) {
 	var err error
 	switch {
 	case has("go.mod"):
-		err = detectGo(src, &p)
+		err = detectGo(src, &p, has)
 	case has("Cargo.toml"):
 		err = detectRust(src, &p)
 	case has("requirements.txt"), has("pyproject.toml"):
@@ -142,7 +142,7 @@ func procfileWeb(b []byte) string {
 	return ""
 }
 
-func detectGo(src fs.FS, p *Plan) error {
+func detectGo(src fs.FS, p *Plan, has func(string) bool) error {
 	p.Stack, p.Binary = StackGo, ".mosaic/app"
 	pkg := ""
 	if goFiles(src, ".") {
@@ -160,7 +160,23 @@ func detectGo(src fs.FS, p *Plan) error {
 	}
 	p.Build = []string{`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o .mosaic/app ` + pkg}
 	p.Start = "./.mosaic/app"
+	// Modules with requirements have a go.sum; a vendor directory needs
+	// no download. go mod download may fail where the module graph needs
+	// the tree (a replace by a local directory): go build, after the copy
+	// of the whole tree, then does the work and reports any real error.
+	if has("go.sum") && !isFile(src, "vendor/modules.txt") {
+		p.Install = "go mod download || true"
+		p.InstallFrom = []string{"go.mod", "go.sum"}
+	}
 	return nil
+}
+
+// goStd compiles the standard library as goBuild does.
+const goStd = "CGO_ENABLED=0 go build -trimpath std"
+
+func isFile(src fs.FS, name string) bool {
+	st, err := fs.Stat(src, name)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func goFiles(src fs.FS, dir string) bool {
@@ -216,14 +232,15 @@ func detectRust(src fs.FS, p *Plan) error {
 func detectPython(src fs.FS, p *Plan, has func(string) bool) error {
 	p.Stack = StackPython
 	p.Env = map[string]string{"PYTHONUNBUFFERED": "1"}
-	var deps string // lower-cased manifests, to spot frameworks
+	var deps, req string // lower-cased manifests, to spot frameworks
 	install := ""
 	if has("requirements.txt") {
 		b, err := readSmall(src, "requirements.txt")
 		if err != nil {
 			return err
 		}
-		deps += strings.ToLower(string(b)) + "\n"
+		req = strings.ToLower(string(b))
+		deps += req + "\n"
 		install = "-r requirements.txt"
 	}
 	if has("pyproject.toml") {
@@ -269,14 +286,58 @@ func detectPython(src fs.FS, p *Plan, has func(string) bool) error {
 		cmd += " " + server
 	}
 	p.Build = []string{cmd}
+	if install == "-r requirements.txt" && requirementsAlone(req) {
+		p.Install, p.InstallFrom = cmd, []string{"requirements.txt"}
+	}
 	return nil
 }
 
+// requirementsAlone reports whether a requirements file (lower-cased)
+// names only packages: no options (-e, -r, -c...), no local paths.
+func requirementsAlone(req string) bool {
+	for _, line := range strings.Split(req, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "-") || strings.HasPrefix(line, ".") || strings.HasPrefix(line, "/") ||
+			strings.HasPrefix(line, "~") || strings.Contains(line, "file:") {
+			return false
+		}
+	}
+	return true
+}
+
 type packageJSON struct {
-	Main            string            `json:"main"`
-	Scripts         map[string]string `json:"scripts"`
-	Dependencies    map[string]string `json:"dependencies"`
-	DevDependencies map[string]string `json:"devDependencies"`
+	Main                 string            `json:"main"`
+	Scripts              map[string]string `json:"scripts"`
+	Dependencies         map[string]string `json:"dependencies"`
+	DevDependencies      map[string]string `json:"devDependencies"`
+	OptionalDependencies map[string]string `json:"optionalDependencies"`
+	Workspaces           json.RawMessage   `json:"workspaces"`
+}
+
+// installAlone reports whether npm install needs nothing but package.json
+// and the lock file: no lifecycle script of the package itself runs
+// during the install, no workspaces, no dependency on a local path.
+func (pj packageJSON) installAlone() bool {
+	for _, s := range []string{"preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"} {
+		if pj.Scripts[s] != "" {
+			return false
+		}
+	}
+	if len(pj.Workspaces) > 0 && string(pj.Workspaces) != "null" {
+		return false
+	}
+	for _, deps := range []map[string]string{pj.Dependencies, pj.DevDependencies, pj.OptionalDependencies} {
+		for _, v := range deps {
+			if v = strings.TrimSpace(v); strings.HasPrefix(v, "file:") || strings.HasPrefix(v, "link:") ||
+				strings.HasPrefix(v, "workspace:") || strings.HasPrefix(v, ".") || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func detectNode(src fs.FS, p *Plan, has func(string) bool) error {
@@ -290,11 +351,21 @@ func detectNode(src fs.FS, p *Plan, has func(string) bool) error {
 	if err := json.Unmarshal(b, &pj); err != nil {
 		return errs.Wrap(errs.Invalid, err, "invalid_package_json", "package.json is not valid JSON: %v", err)
 	}
+	// NODE_ENV=production (set for the build too, in a Dockerfile) would
+	// leave out the devDependencies a build script needs: --include=dev.
 	switch {
 	case pj.Scripts["build"] != "":
-		p.Build = []string{"npm install --no-audit --no-fund", "npm run build"}
+		p.Build = []string{"npm install --include=dev --no-audit --no-fund", "npm run build"}
 	case len(pj.Dependencies) > 0:
 		p.Build = []string{"npm install --omit=dev --no-audit --no-fund"}
+	}
+	if len(p.Build) > 0 && pj.installAlone() {
+		p.Install, p.InstallFrom = p.Build[0], []string{"package.json"}
+		for _, lock := range []string{"package-lock.json", "npm-shrinkwrap.json"} {
+			if has(lock) {
+				p.InstallFrom = append(p.InstallFrom, lock)
+			}
+		}
 	}
 	switch {
 	case pj.Scripts["start"] != "":
@@ -338,9 +409,16 @@ func jsonList(words []string) string {
 // im. The build context is the source tree. Go builds a static binary
 // (CGO_ENABLED=0) in im.GoBuilder and runs it FROM scratch; Rust builds in
 // im.RustBuilder and runs on im.Runtime; Node and Python build and run in
-// their image; a static site is served by busybox httpd from im.Static. The
-// app's environment (p.Env) is set after the build steps, and PORT defaults
-// to DefaultPort (the runtime sets the real one).
+// their image; a static site is served by busybox httpd from im.Static.
+//
+// The instructions are ordered for the build cache: everything that does
+// not depend on the source (WORKDIR, the environment with PORT defaulting
+// to DefaultPort — the runtime sets the real one —, EXPOSE, the command)
+// comes first, then the dependency step from the manifests alone
+// (p.Install, from p.InstallFrom), and only then the copy of the source
+// and the build. A redeploy rebuilds from the copy of the source on; a
+// redeploy with the same manifests reuses the installed dependencies. The
+// environment (p.Env) is therefore set for the build steps too.
 func Dockerfile(p Plan, im Images) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -357,8 +435,20 @@ func Dockerfile(p Plan, im Images) string {
 		w("ENV PORT=%d", DefaultPort)
 		w("EXPOSE %d", DefaultPort)
 	}
+	// install copies the manifests and runs the dependency step.
+	install := func() {
+		if p.Install == "" || len(p.InstallFrom) == 0 {
+			return
+		}
+		w("COPY %s ./", strings.Join(p.InstallFrom, " "))
+		w("RUN %s", p.Install)
+	}
+	// run runs the build commands that install did not.
 	run := func() {
-		for _, c := range p.Build {
+		for i, c := range p.Build {
+			if i == 0 && c == p.Install && len(p.InstallFrom) > 0 {
+				continue
+			}
 			w("RUN %s", c)
 		}
 	}
@@ -366,12 +456,16 @@ func Dockerfile(p Plan, im Images) string {
 	case StackGo:
 		w("FROM %s AS build", im.GoBuilder)
 		w("WORKDIR /src")
+		// The standard library for the build's flags, in a layer the next
+		// builds take from the cache. go marks the cache entries it uses by
+		// setting their mtime once an hour, which would copy every entry
+		// into each build's layer: a far-future mtime spares them that.
+		w("RUN %s && find \"$(go env GOCACHE)\" -type f -exec touch -d 2100-01-01 {} +", goStd)
+		install()
 		w("COPY . .")
 		run()
 		w("")
 		w("FROM scratch")
-		w("COPY . /srv")
-		w("COPY --from=build /src/%s /srv/%s", p.Binary, p.Binary)
 		w("WORKDIR /srv")
 		env()
 		// scratch has no shell: the command runs in exec form.
@@ -383,18 +477,21 @@ func Dockerfile(p Plan, im Images) string {
 			}
 			w("ENTRYPOINT %s", jsonList([]string{"/srv/" + p.Binary}))
 		}
+		// /src is the source and the binary: one step copies both.
+		w("COPY --from=build /src /srv")
 	case StackRust:
 		w("FROM %s AS build", im.RustBuilder)
 		w("WORKDIR /src")
+		install()
 		w("COPY . .")
 		run()
 		w("")
 		w("FROM %s", im.Runtime)
 		w("WORKDIR /srv")
-		w("COPY . .")
-		w("COPY --from=build /src/%s /srv/%s", p.Binary, p.Binary)
 		env()
 		w("CMD %s", p.Start)
+		w("COPY . .")
+		w("COPY --from=build /src/%s /srv/%s", p.Binary, p.Binary)
 	case StackPython, StackNode:
 		base := im.Python
 		if p.Stack == StackNode {
@@ -402,16 +499,17 @@ func Dockerfile(p Plan, im Images) string {
 		}
 		w("FROM %s", base)
 		w("WORKDIR /srv")
-		w("COPY . .")
-		run()
 		env()
 		w("CMD %s", p.Start)
+		install()
+		w("COPY . .")
+		run()
 	case StackStatic:
 		w("FROM %s", im.Static)
-		w("COPY . /srv")
 		w("WORKDIR /srv")
 		env()
 		w("CMD %s", p.Start)
+		w("COPY . /srv")
 	}
 	return b.String()
 }

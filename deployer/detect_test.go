@@ -27,27 +27,42 @@ func TestDetectDeploy(t *testing.T) {
 		start    string
 		procfile bool
 		files    []string
+		// install and installFrom: the dependency step that runs before
+		// the copy of the source (none when install is "").
+		install     string
+		installFrom []string
 	}{
 		{dir: "go", stack: deployer.StackGo, build: []string{`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o .mosaic/app .`}, start: "./.mosaic/app", files: []string{"go.mod"}},
+		{dir: "go-deps", stack: deployer.StackGo, files: []string{"go.mod", "go.sum"},
+			install: "go mod download || true", installFrom: []string{"go.mod", "go.sum"}},
 		{dir: "go-cmd", stack: deployer.StackGo, build: []string{`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o .mosaic/app ./cmd/server`}, start: "./.mosaic/app"},
 		{dir: "go-procfile", stack: deployer.StackGo, start: "./.mosaic/app -http", procfile: true, files: []string{"go.mod", "Procfile"}},
 		{dir: "rust", stack: deployer.StackRust, build: []string{"cargo build --release"}, start: "./target/release/hello-rs"},
 		{dir: "rust-bin", stack: deployer.StackRust, start: "./target/release/server"},
 		{dir: "python-flask", stack: deployer.StackPython,
 			build: []string{"python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt gunicorn"},
-			start: ".venv/bin/gunicorn --bind 0.0.0.0:$PORT app:app", files: []string{"requirements.txt", "app.py"}},
+			start: ".venv/bin/gunicorn --bind 0.0.0.0:$PORT app:app", files: []string{"requirements.txt", "app.py"},
+			install: "python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt gunicorn", installFrom: []string{"requirements.txt"}},
+		{dir: "python-editable", stack: deployer.StackPython, start: ".venv/bin/gunicorn --bind 0.0.0.0:$PORT app:app"},
 		{dir: "python-fastapi", stack: deployer.StackPython,
 			build: []string{"python3 -m venv .venv && .venv/bin/pip install --no-cache-dir ."},
 			start: ".venv/bin/uvicorn main:app --host 0.0.0.0 --port $PORT"},
-		{dir: "python-plain", stack: deployer.StackPython, start: ".venv/bin/python main.py"},
-		{dir: "node-start", stack: deployer.StackNode, build: []string{"npm install --omit=dev --no-audit --no-fund"}, start: "npm start", files: []string{"package.json"}},
+		{dir: "python-plain", stack: deployer.StackPython, start: ".venv/bin/python main.py",
+			install: "python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt", installFrom: []string{"requirements.txt"}},
+		{dir: "node-start", stack: deployer.StackNode, build: []string{"npm install --omit=dev --no-audit --no-fund"}, start: "npm start", files: []string{"package.json"},
+			install: "npm install --omit=dev --no-audit --no-fund", installFrom: []string{"package.json"}},
+		{dir: "node-lock", stack: deployer.StackNode, build: []string{"npm install --omit=dev --no-audit --no-fund"}, start: "node server.js",
+			install: "npm install --omit=dev --no-audit --no-fund", installFrom: []string{"package.json", "package-lock.json"}},
+		{dir: "node-postinstall", stack: deployer.StackNode, build: []string{"npm install --omit=dev --no-audit --no-fund"}, start: "npm start"},
 		{dir: "node-main", stack: deployer.StackNode, build: []string{}, start: "node src/app.js"},
 		{dir: "node-index", stack: deployer.StackNode, build: []string{}, start: "node index.js", files: []string{"package.json", "index.js"}},
-		{dir: "node-build", stack: deployer.StackNode, build: []string{"npm install --no-audit --no-fund", "npm run build"}, start: "npm start"},
+		{dir: "node-build", stack: deployer.StackNode, build: []string{"npm install --include=dev --no-audit --no-fund", "npm run build"}, start: "npm start",
+			install: "npm install --include=dev --no-audit --no-fund", installFrom: []string{"package.json"}},
 		{dir: "node-procfile", stack: deployer.StackNode, start: "node --max-old-space-size=256 other.js", procfile: true},
 		{dir: "static", stack: deployer.StackStatic, build: []string{}, start: deployer.StaticStart, files: []string{"index.html"}},
 		{dir: "precedence-go", stack: deployer.StackGo},
-		{dir: "precedence-python", stack: deployer.StackPython, start: ".venv/bin/python main.py"},
+		{dir: "precedence-python", stack: deployer.StackPython, start: ".venv/bin/python main.py",
+			install: "python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt", installFrom: []string{"requirements.txt"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -70,6 +85,9 @@ func TestDetectDeploy(t *testing.T) {
 			}
 			if tc.files != nil && !reflect.DeepEqual(p.Files, tc.files) {
 				t.Errorf("files %q, want %q", p.Files, tc.files)
+			}
+			if p.Install != tc.install || !reflect.DeepEqual(p.InstallFrom, tc.installFrom) {
+				t.Errorf("install %q from %q, want %q from %q", p.Install, p.InstallFrom, tc.install, tc.installFrom)
 			}
 			for name, im := range map[string]deployer.Images{"default": deployer.DefaultImages(), "local": deployer.LocalImages()} {
 				got := deployer.Dockerfile(p, im)

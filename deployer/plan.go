@@ -21,6 +21,17 @@ type Plan struct {
 	Env map[string]string
 	// Procfile reports that Start came from a Procfile "web:" line.
 	Procfile bool
+	// Install is the dependency step of a Docker build when the stack has
+	// one that needs only the manifests in InstallFrom (for example npm
+	// install from package.json and its lock file, or go mod download from
+	// go.mod and go.sum): the generated Dockerfile copies those files and
+	// runs Install before it copies the rest of the source, so a redeploy
+	// whose manifests did not change reuses that layer from the build
+	// cache. When Install is also Build[0] the Dockerfile runs it once.
+	// Empty: the stack's dependencies need the whole tree (or there are
+	// none), and the Dockerfile runs Build after the copy.
+	Install     string
+	InstallFrom []string
 	// Binary is the path, relative to the source directory, of the
 	// executable that Build makes for compiled stacks (Go, Rust); "" for
 	// the others.

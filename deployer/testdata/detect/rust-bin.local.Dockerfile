@@ -6,8 +6,8 @@ RUN cargo build --release
 
 FROM mosaic-local/debian:bookworm
 WORKDIR /srv
-COPY . .
-COPY --from=build /src/target/release/server /srv/target/release/server
 ENV PORT=8080
 EXPOSE 8080
 CMD ./target/release/server
+COPY . .
+COPY --from=build /src/target/release/server /srv/target/release/server

@@ -6,8 +6,8 @@ RUN cargo build --release
 
 FROM mosaic-local/debian:bookworm
 WORKDIR /srv
-COPY . .
-COPY --from=build /src/target/release/hello-rs /srv/target/release/hello-rs
 ENV PORT=8080
 EXPOSE 8080
 CMD ./target/release/hello-rs
+COPY . .
+COPY --from=build /src/target/release/hello-rs /srv/target/release/hello-rs
