@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/mosaic-platform/mosaic/deployer"
@@ -99,8 +102,20 @@ func (b *syncBuf) String() string {
 	return b.buf.String()
 }
 
+// buildLabels are labels for one build of its own, as the Manager gives
+// them: managed, and a project of its own (builds that share labels share
+// their cached steps, and one's removal may prune what another builds on).
+func buildLabels() map[string]string {
+	return map[string]string{deployer.LabelManaged: "true", deployer.LabelProject: uniq("prj")}
+}
+
 // build builds files with dockerfile and registers the image's removal.
 func build(t *testing.T, rt *docker.Runtime, files map[string]string, dockerfile string) (deployer.Artifact, string) {
+	t.Helper()
+	return buildWith(t, rt, files, dockerfile, buildLabels())
+}
+
+func buildWith(t *testing.T, rt *docker.Runtime, files map[string]string, dockerfile string, labels map[string]string) (deployer.Artifact, string) {
 	t.Helper()
 	tag := uniq("mosaic-test/app") + ":v1"
 	var logs syncBuf
@@ -111,7 +126,7 @@ func build(t *testing.T, rt *docker.Runtime, files map[string]string, dockerfile
 		Tag:    tag,
 		Plan:   deployer.Plan{Dockerfile: dockerfile},
 		Source: srcTar(t, files),
-		Labels: map[string]string{deployer.LabelManaged: "true"},
+		Labels: labels,
 		Logs:   &logs,
 	})
 	t.Cleanup(func() { _ = rt.RemoveArtifact(context.Background(), tag) })
@@ -249,9 +264,23 @@ func TestGoApp(t *testing.T) {
 	rt, cli := setup(t, docker.Config{}, images.GoBuilder)
 	ctx := context.Background()
 	files := map[string]string{"go.mod": "module example.com/app\n\ngo 1.26\n", "main.go": goMain}
-	art, logs := build(t, rt, files, goDockerfile())
+	bl := buildLabels()
+	art, logs := buildWith(t, rt, files, goDockerfile(), bl)
 	if !strings.Contains(logs, "Step 1/") || !strings.Contains(logs, "go build") {
 		t.Errorf("build log lacks the steps:\n%s", logs)
+	}
+	// The image and the builder stage's image are labelled with the
+	// project (nothing unlabelled left behind); the stage's is tagged.
+	stageTag := art.Ref + docker.StageTagSuffix + "0"
+	for _, ref := range []string{art.Ref, stageTag} {
+		ins, err := cli.ImageInspect(ctx, ref)
+		if err != nil || ins.Config.Labels[deployer.LabelProject] != bl[deployer.LabelProject] {
+			t.Fatalf("image %s: %v (labels %v), want the build's labels", ref, err, ins.Config)
+		}
+	}
+	made := madeImages(logs)
+	if len(made) < 3 {
+		t.Fatalf("build log names %d images made, want the steps' images:\n%s", len(made), logs)
 	}
 	deployment := uniq("dep")
 	project := uniq("prj")
@@ -402,8 +431,49 @@ func TestGoApp(t *testing.T) {
 	if _, err := cli.ImageInspect(ctx, art.ID); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("image after RemoveArtifact: %v", err)
 	}
+	// Nothing of the build is left: not the builder stage, not the
+	// images of the steps (no dangling image).
+	noImagesLeft(t, cli, bl, made)
 	if found, err := rt2.List(ctx, map[string]string{deployer.LabelProject: project}); err != nil || len(found) != 0 {
 		t.Fatalf("List after Remove = %+v, %v", found, err)
+	}
+}
+
+// madeImages returns the ids of the images the steps of a build log made
+// (" ---> <id>" after a step that is not a FROM; cache hits included).
+func madeImages(log string) []string {
+	var ids []string
+	from := false
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Step "); ok {
+			_, instr, _ := strings.Cut(rest, " : ")
+			from = strings.HasPrefix(strings.ToUpper(instr), "FROM ")
+			continue
+		}
+		if id, ok := strings.CutPrefix(line, " ---> "); ok && !from && len(id) == 12 && !strings.Contains(id, " ") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// noImagesLeft checks that no image (intermediate ones included) carries
+// the project label of labels, and that none of the images in made exists.
+func noImagesLeft(t *testing.T, cli *client.Client, labels map[string]string, made []string) {
+	t.Helper()
+	ctx := context.Background()
+	f := client.Filters{}.Add("label", deployer.LabelProject+"="+labels[deployer.LabelProject])
+	res, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range res.Items {
+		t.Errorf("image %s (tags %v) of the build is still there", im.ID, im.RepoTags)
+	}
+	for _, id := range made {
+		if _, err := cli.ImageInspect(ctx, id); !cerrdefs.IsNotFound(err) {
+			t.Errorf("image %s made by the build is still there (%v)", id, err)
+		}
 	}
 }
 
@@ -493,8 +563,9 @@ func TestBuildFailure(t *testing.T) {
 	}
 	tag := uniq("mosaic-test/broken") + ":v1"
 	var logs syncBuf
+	bl := buildLabels()
 	_, err := rt.Build(context.Background(), deployer.BuildSpec{
-		Tag: tag, Plan: deployer.Plan{Dockerfile: goDockerfile()}, Source: srcTar(t, files), Logs: &logs,
+		Tag: tag, Plan: deployer.Plan{Dockerfile: goDockerfile()}, Source: srcTar(t, files), Labels: bl, Logs: &logs,
 	})
 	t.Cleanup(func() { _ = rt.RemoveArtifact(context.Background(), tag) })
 	if err == nil {
@@ -509,6 +580,12 @@ func TestBuildFailure(t *testing.T) {
 	if _, err := cli.ImageInspect(context.Background(), tag); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("image %s after a failed build: %v", tag, err)
 	}
+	// The steps that finished (the label, WORKDIR, COPY) left no image.
+	made := madeImages(logs.String())
+	if len(made) < 2 {
+		t.Fatalf("build log names %d images made:\n%s", len(made), logs.String())
+	}
+	noImagesLeft(t, cli, bl, made)
 
 	// A Dockerfile naming an image that is not here fails too (no registry).
 	_, err = rt.Build(context.Background(), deployer.BuildSpec{
@@ -622,7 +699,9 @@ func TestGeneratedDockerfiles(t *testing.T) {
 	for _, app := range apps {
 		t.Run(app.name, func(t *testing.T) {
 			t.Parallel()
-			rt, _ := setup(t, docker.Config{}, app.image)
+			// The builder, always: the generated Dockerfile is the recipe
+			// (TestBuildWithoutBuilder compares the shortcut with it).
+			rt, _ := setup(t, docker.Config{AlwaysBuild: true}, app.image)
 			fsys := fstest.MapFS{}
 			for name, body := range app.files {
 				fsys[name] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
@@ -635,13 +714,187 @@ func TestGeneratedDockerfiles(t *testing.T) {
 				t.Fatalf("Detect: stack %q, want %q", plan.Stack, app.stack)
 			}
 			dockerfile := deployer.Dockerfile(plan, images)
+			bl := buildLabels()
 			start := time.Now()
-			art, logs := build(t, rt, app.files, dockerfile)
+			art, logs := buildWith(t, rt, app.files, dockerfile, bl)
 			in := run(t, rt, art, map[string]string{deployer.LabelProject: uniq("prj")})
 			if got := get(t, in.Addr, "/"); !strings.HasPrefix(got, app.prefix) {
 				t.Fatalf("GET / = %q, want %q\nDockerfile:\n%s\nbuild log:\n%s", got, app.prefix, dockerfile, logs)
 			}
 			t.Logf("%s: source to first response %v", app.name, time.Since(start).Round(time.Millisecond))
+
+			// A redeploy (new source, same labels) takes every step before
+			// the copy of the source from the cache.
+			files := map[string]string{}
+			for name, body := range app.files {
+				files[name] = body
+			}
+			files["version.txt"] = "2\n"
+			_, logs2 := buildWith(t, rt, files, dockerfile, bl)
+			if steps := uncachedBeforeSource(logs2); len(steps) > 0 {
+				t.Errorf("the second build missed the cache before the copy of the source at %q:\n%s", steps, logs2)
+			}
 		})
 	}
+}
+
+// uncachedBeforeSource returns the steps of a build log that come, in
+// their stage, before the copy of the source ("COPY . " or "COPY --from")
+// and did not hit the cache (FROM aside), and the instructions that need
+// no source but come after that copy (each one a cache miss at every
+// build).
+func uncachedBeforeSource(log string) []string {
+	var missed []string
+	step := ""
+	inStage, checking, cached, copies := false, false, false, 0
+	done := func() {
+		if checking && !cached {
+			missed = append(missed, step)
+		}
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Step "); ok {
+			done()
+			_, step, _ = strings.Cut(rest, " : ")
+			from := strings.HasPrefix(strings.ToUpper(step), "FROM ")
+			source := strings.HasPrefix(step, "COPY . ") || strings.HasPrefix(step, "COPY --from")
+			checking, cached = inStage && !from && !source, false
+			if f := strings.Fields(step); !inStage && !from && len(f) > 0 {
+				switch strings.ToUpper(f[0]) {
+				case "WORKDIR", "ENV", "EXPOSE", "CMD", "ENTRYPOINT", "LABEL", "USER":
+					missed = append(missed, step+" (after the copy of the source)")
+				}
+			}
+			switch {
+			case from:
+				inStage = true
+			case source:
+				inStage = false
+				copies++
+			}
+			continue
+		}
+		if line == " ---> Using cache" {
+			cached = true
+		}
+	}
+	done()
+	if copies == 0 {
+		missed = append(missed, "(no COPY of the source)")
+	}
+	return missed
+}
+
+// TestBuildWithoutBuilder: the Dockerfiles with no RUN step (a static site,
+// a Node app without dependencies) are made without the builder, into an
+// image with the configuration and the files the builder gives them.
+func TestBuildWithoutBuilder(t *testing.T) {
+	t.Parallel()
+	apps := []struct {
+		name, image string
+		files       map[string]string
+		paths       []string // GET each, same answer from both images
+	}{
+		{"static", images.Static, map[string]string{
+			"index.html": "<h1>same</h1>\n", "css/site.css": "h1{color:teal}\n", "a/b/c.txt": "deep\n",
+		}, []string{"/", "/css/site.css", "/a/b/c.txt"}},
+		{"node", images.Node, map[string]string{
+			"package.json": `{"name":"same","version":"1.0.0","main":"server.js"}`,
+			"server.js":    `require("http").createServer((q, s) => s.end(process.cwd() + " " + process.env.NODE_ENV + " " + require("fs").readFileSync("lib/x.txt"))).listen(process.env.PORT);` + "\n",
+			"lib/x.txt":    "x",
+		}, []string{"/"}},
+	}
+	for _, app := range apps {
+		t.Run(app.name, func(t *testing.T) {
+			t.Parallel()
+			builder, cli := setup(t, docker.Config{AlwaysBuild: true}, app.image)
+			direct, _ := setup(t, docker.Config{}, app.image)
+			fsys := fstest.MapFS{}
+			for name, body := range app.files {
+				fsys[name] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
+			}
+			plan, err := deployer.Detect(fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dockerfile := deployer.Dockerfile(plan, images)
+			bl := buildLabels()
+			viaBuilder, blog := buildWith(t, builder, app.files, dockerfile, bl)
+			viaCommit, clog := buildWith(t, direct, app.files, dockerfile, bl)
+			if !strings.Contains(blog, "Step 1/") || strings.Contains(clog, "Step 1/") || !strings.Contains(clog, "without the builder") {
+				t.Fatalf("logs: builder\n%s\nshortcut\n%s", blog, clog)
+			}
+			ctx := context.Background()
+			want, err := cli.ImageInspect(ctx, viaBuilder.Ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cli.ImageInspect(ctx, viaCommit.Ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, g := want.Config, got.Config
+			sorted := func(x []string) []string { x = append([]string(nil), x...); sort.Strings(x); return x }
+			if !reflect.DeepEqual(g.Cmd, w.Cmd) || !reflect.DeepEqual(g.Entrypoint, w.Entrypoint) || g.WorkingDir != w.WorkingDir ||
+				!reflect.DeepEqual(sorted(g.Env), sorted(w.Env)) || !reflect.DeepEqual(g.ExposedPorts, w.ExposedPorts) ||
+				!reflect.DeepEqual(g.Labels, w.Labels) || g.User != w.User {
+				t.Errorf("image config without the builder:\n%+v\nwith it:\n%+v", g, w)
+			}
+			// The same files, modes and owners.
+			if gf, wf := imageFiles(t, cli, viaCommit.Ref), imageFiles(t, cli, viaBuilder.Ref); !reflect.DeepEqual(gf, wf) {
+				t.Errorf("files without the builder:\n%s\nwith it:\n%s", strings.Join(gf, "\n"), strings.Join(wf, "\n"))
+			}
+			// The same answers.
+			a := run(t, direct, viaBuilder, map[string]string{deployer.LabelProject: uniq("prj")})
+			b := run(t, direct, viaCommit, map[string]string{deployer.LabelProject: uniq("prj")})
+			for _, p := range app.paths {
+				if x, y := get(t, a.Addr, p), get(t, b.Addr, p); x != y {
+					t.Errorf("GET %s: %q without the builder, %q with it", p, y, x)
+				}
+			}
+		})
+	}
+}
+
+// imageFiles lists the files of ref's image below its working directory
+// (name, mode, owner, size), the generated Dockerfile aside.
+func imageFiles(t *testing.T, cli *client.Client, ref string) []string {
+	t.Helper()
+	ctx := context.Background()
+	ins, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(ins.Config.WorkingDir, "/") + "/"
+	c, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ref}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+	rc, err := cli.ContainerExport(ctx, c.ID, client.ContainerExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var files []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if !strings.HasPrefix(name, dir) || name == dir || name == dir+docker.DockerfileName {
+			continue
+		}
+		files = append(files, fmt.Sprintf("%s %v %d:%d %d", name, h.FileInfo().Mode(), h.Uid, h.Gid, h.Size))
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		t.Fatalf("no files in %s of %s", dir, ref)
+	}
+	return files
 }

@@ -31,16 +31,19 @@ func Example() {
 	defer src.Close()
 	plan := deployer.Plan{Stack: deployer.StackStatic, Start: deployer.StaticStart}
 	plan.Dockerfile = deployer.Dockerfile(plan, deployer.DefaultImages())
-	labels := map[string]string{deployer.LabelProject: "prj_1", deployer.LabelDeployment: "dep_1"}
+	// The image gets the project's labels (the same at every build: they
+	// stay in the layer cache), the container the deployment's too.
 	art, err := rt.Build(ctx, deployer.BuildSpec{
-		Tag: "mosaic/shop:dep_1", Plan: plan, Source: src, Labels: labels, Logs: os.Stdout,
+		Tag: "mosaic/shop:dep_1", Plan: plan, Source: src, Logs: os.Stdout,
+		Labels: map[string]string{deployer.LabelProject: "prj_1"},
 	})
 	if err != nil {
 		log.Fatal(err) // a failed build: the message ends with the compiler's output
 	}
 	in, err := rt.Run(ctx, deployer.RunSpec{
 		Name: "mosaic-shop-dep_1", Artifact: art.Ref, Port: deployer.DefaultPort,
-		MemoryBytes: 512 << 20, NanoCPUs: 500_000_000, Labels: labels,
+		MemoryBytes: 512 << 20, NanoCPUs: 500_000_000,
+		Labels: map[string]string{deployer.LabelProject: "prj_1", deployer.LabelDeployment: "dep_1"},
 	})
 	if err != nil {
 		log.Fatal(err)
