@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,6 +111,24 @@ func liveContainer(t *testing.T, cli *client.Client, projectID string) container
 	return res.Container
 }
 
+// builtImages returns the images a build log says its steps made
+// (" ---> <id>" after any step but a FROM, cache hits included).
+func builtImages(log string) []string {
+	var ids []string
+	from := false
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Step "); ok {
+			_, instr, _ := strings.Cut(rest, " : ")
+			from = strings.HasPrefix(strings.ToUpper(instr), "FROM ")
+			continue
+		}
+		if id, ok := strings.CutPrefix(line, " ---> "); ok && !from && len(id) == 12 && !strings.Contains(id, " ") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // checkLimits checks that the live container of cp runs with its plan's
 // memory and CPU limits, as Docker reports them and, when this process can
 // read them, as the kernel enforces them (the container's cgroup files);
@@ -138,8 +157,14 @@ func checkLimits(t *testing.T, cli *client.Client, cp *mosaic.CreatedProject, de
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := img.Config.Labels; l[deployer.LabelProject] != cp.ID.String() || l[deployer.LabelDeployment] != deploymentID {
-		t.Errorf("image labels %v, want project %s deployment %s", l, cp.ID, deploymentID)
+	// The image is labelled with the project (labels the same at every
+	// build, so they stay in the layer cache) and tagged with the
+	// deployment; the deployment's label is the container's.
+	if l := img.Config.Labels; l[deployer.LabelProject] != cp.ID.String() || l[deployer.LabelSlug] != cp.Slug || l[deployer.LabelManaged] != "true" {
+		t.Errorf("image labels %v, want project %s", l, cp.ID)
+	}
+	if want := "mosaic/" + cp.Slug + ":" + strings.SplitN(deploymentID, "-", 2)[0]; c.Config.Image != want || !slices.Contains(img.RepoTags, want) {
+		t.Errorf("container image %q (tags %v), want the deployment's image %s", c.Config.Image, img.RepoTags, want)
 	}
 	for port, binds := range c.HostConfig.PortBindings {
 		for _, b := range binds {
@@ -380,6 +405,56 @@ func TestDeployDocker(t *testing.T) {
 			st, err = env.Platform.DeployStatus(ctx, env.Account.ID, cp.Slug)
 			if err != nil || st.Status != deployer.StatusInactive || st.Live != nil {
 				t.Errorf("status after destroy: %+v %v", st, err)
+			}
+		})
+
+		// Superseded versions, a failed build and destroy leave nothing of
+		// the project behind: no container, no image labelled with it
+		// (intermediate images included), and none of the images the
+		// builds' steps made (the Go builder stage's among them): no
+		// dangling image.
+		t.Run("cleanup", func(t *testing.T) {
+			t.Parallel()
+			cp := env.Project(t)
+			pid := cp.ID.String()
+			var made []string
+			deploy := func(want deployer.Status, files ...[2]string) {
+				t.Helper()
+				_, dep := push(t, env, cp.Slug, true, files...)
+				env.WaitDeploy(t, cp.Slug, want)
+				logs, err := env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug)
+				if err != nil || logs.DeploymentID != dep.DeploymentID {
+					t.Fatalf("logs of deployment %s: %+v %v", dep.DeploymentID, logs, err)
+				}
+				made = append(made, builtImages(logs.Build)...)
+			}
+			deploy(deployer.StatusRunning, dockerGoApp("cleanup v1")...)
+			deploy(deployer.StatusRunning, dockerGoApp("cleanup v2")...)
+			if code, body := site(t, srv, env.Platform, cp.Slug, "/"); code != 200 || !strings.Contains(body, "cleanup v2") {
+				t.Fatalf("site after the second deployment: %d %q", code, body)
+			}
+			waitContainers(t, cli, pid, 1) // the superseded one goes in the background
+			deploy(deployer.StatusFailed, [2]string{"main.go", "package main\n\nfunc main() { notDefinedAnywhere() }\n"})
+			if len(made) < 10 {
+				t.Fatalf("the build logs name %d images made by the steps, want those of three builds", len(made))
+			}
+			if err := env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug); err != nil {
+				t.Fatal(err)
+			}
+			if cs := projectContainers(t, cli, pid); len(cs) != 0 {
+				t.Errorf("containers left: %+v", cs)
+			}
+			imgs, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: labelFilter(pid)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, im := range imgs.Items {
+				t.Errorf("image left: %s %v", im.ID, im.RepoTags)
+			}
+			for _, id := range made {
+				if _, err := cli.ImageInspect(ctx, id); err == nil {
+					t.Errorf("image %s made by a build is still there", id)
+				}
 			}
 		})
 

@@ -640,3 +640,81 @@ func TestDeployNotConfigured(t *testing.T) {
 		t.Error("ServeApp handled a request without a runtime")
 	}
 }
+
+// slowApp is nodeApp with /slow, which answers after 3 s.
+func slowApp(body string) [][2]string {
+	return [][2]string{
+		{"package.json", `{"name": "app", "scripts": {"start": "node server.js"}}`},
+		{"server.js", `require('http').createServer((req, res) => {
+  if (req.url === '/slow') {
+    setTimeout(() => res.end('slow ` + body + `'), 3000);
+    return;
+  }
+  res.end('` + body + `');
+}).listen(process.env.PORT, '127.0.0.1');
+`},
+	}
+}
+
+// TestDeploySwapDrains: a request that the old version is serving when a
+// new version goes live finishes with the old version's answer (zero
+// downtime), and the old version is removed once it has.
+func TestDeploySwapDrains(t *testing.T) {
+	t.Parallel()
+	needTools(t, "git", "node")
+	env := mosaictest.New(t)
+	srv := siteServer(t, env.Platform)
+	ctx := context.Background()
+	cp := env.Project(t)
+	push(t, env, cp.Slug, true, slowApp("one")...)
+	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+
+	type answer struct {
+		code int
+		body string
+	}
+	slow := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/slow", nil)
+		req.Host = cp.Slug + "." + env.Platform.Domain()
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			slow <- answer{0, err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			slow <- answer{resp.StatusCode, "reading the body: " + err.Error()}
+			return
+		}
+		slow <- answer{resp.StatusCode, string(b)}
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is at the old version
+
+	push(t, env, cp.Slug, true, slowApp("two")...)
+	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	if _, body := site(t, srv, env.Platform, cp.Slug, "/"); body != "two" {
+		t.Fatalf("after the swap: %q", body)
+	}
+	select {
+	case a := <-slow:
+		if a.code != 200 || a.body != "slow one" {
+			t.Fatalf("the request in flight during the swap: %d %q, want 200 \"slow one\"", a.code, a.body)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the request in flight never ended")
+	}
+	// Drained, the old version goes.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		insts, err := env.Runtime.List(ctx, map[string]string{deployer.LabelProject: cp.ID.String()})
+		if err == nil && len(insts) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instances after the drain: %+v %v", insts, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

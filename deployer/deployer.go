@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing/fstest"
 	"time"
 
@@ -116,6 +117,10 @@ type Config struct {
 	HealthTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10 s).
 	StopTimeout time.Duration
+	// DrainTimeout bounds how long a superseded version keeps running
+	// after a swap, for the requests it was serving to finish (default
+	// 30 s; long-lived streams and websockets are cut after it).
+	DrainTimeout time.Duration
 	// WorkDir holds the source archives while they build (default os.TempDir()).
 	WorkDir string
 	// MaxBuildLog bounds the kept build output per deployment (default 1 MiB; the tail is kept).
@@ -171,6 +176,14 @@ type app struct {
 	logOrder   []string
 	destroyed  bool
 	workerDone chan struct{}
+	// images is held while a build of the app runs and while one of its
+	// artifacts is removed: removing an image prunes its unused parents,
+	// which a build running at the same time may have just taken from
+	// the layer cache.
+	images sync.Mutex
+	// cleanup counts the removals of superseded instances in progress
+	// (they run after the swap, while the next deployment may start).
+	cleanup sync.WaitGroup
 }
 
 type live struct {
@@ -178,6 +191,10 @@ type live struct {
 	dep     Deployment
 	stopped bool
 	proxy   *httputil.ReverseProxy
+	// inflight counts the requests being proxied to inst. It is raised
+	// under Manager.mu (read), so once a swap has replaced the live
+	// version (under Manager.mu), it only goes down: drain waits for 0.
+	inflight atomic.Int64
 }
 
 type job struct {
@@ -195,6 +212,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Images == (Images{}) {
 		cfg.Images = DefaultImages()
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 60 * time.Second
@@ -421,7 +441,7 @@ func (m *Manager) run(a *app, j *job) {
 	if d.CommitSHA == "" && commit != "" {
 		d.CommitSHA = commit
 	}
-	logf("commit %s", d.CommitSHA)
+	logf("commit %s (queued %s, archived in %s)", d.CommitSHA, t.Sub(d.CreatedAt).Round(time.Millisecond), m.now().Sub(t).Round(time.Millisecond))
 
 	// 2. What to build.
 	plan, err := Detect(tree)
@@ -441,12 +461,21 @@ func (m *Manager) run(a *app, j *job) {
 		return
 	}
 	short := strings.SplitN(d.ID, "-", 2)[0]
-	labels := map[string]string{LabelManaged: "true", LabelProject: a.projectID, LabelSlug: a.slug, LabelDeployment: d.ID}
+	// What Build makes is labelled with the project, the same at every
+	// build of it (cacheable); the instance also with the deployment.
+	buildLabels := map[string]string{LabelManaged: "true", LabelProject: a.projectID, LabelSlug: a.slug}
 	if m.cfg.Instance != "" {
-		labels[LabelPlatform] = m.cfg.Instance
+		buildLabels[LabelPlatform] = m.cfg.Instance
+	}
+	labels := map[string]string{LabelDeployment: d.ID}
+	for k, v := range buildLabels {
+		labels[k] = v
 	}
 	logf("building with the %s runtime", m.rt.Name())
-	art, err := m.rt.Build(j.ctx, BuildSpec{Tag: "mosaic/" + a.slug + ":" + short, Plan: plan, Source: src, Labels: labels, Logs: logs})
+	buildStart := time.Now()
+	a.images.Lock()
+	art, err := m.rt.Build(j.ctx, BuildSpec{Tag: "mosaic/" + a.slug + ":" + short, Plan: plan, Source: src, Labels: buildLabels, Logs: logs})
+	a.images.Unlock()
 	if err != nil {
 		if j.ctx.Err() != nil {
 			fail("cancelled during the build")
@@ -456,23 +485,30 @@ func (m *Manager) run(a *app, j *job) {
 		return
 	}
 
+	logf("built in %s", time.Since(buildStart).Round(time.Millisecond))
+
 	// 4. Run and health-check.
+	runStart := time.Now()
 	inst, err := m.rt.Run(j.ctx, RunSpec{Name: "mosaic-" + a.slug + "-" + short, Artifact: art.Ref, Plan: plan, Env: j.req.Env,
 		Port: DefaultPort, MemoryBytes: j.req.MemoryBytes, NanoCPUs: j.req.NanoCPUs, Labels: labels})
 	if err != nil {
+		a.images.Lock()
 		m.removeArtifact(art.Ref)
+		a.images.Unlock()
 		fail("cannot start the app: " + errs.As(err).Detail)
 		return
 	}
-	logf("started instance %s; waiting up to %s for it to listen on $PORT and answer HTTP", inst.Name, m.cfg.HealthTimeout)
+	logf("started instance %s in %s; waiting up to %s for it to listen on $PORT and answer HTTP",
+		inst.Name, time.Since(runStart).Round(time.Millisecond), m.cfg.HealthTimeout)
+	healthStart := time.Now()
 	inst, err = m.health(j.ctx, inst)
 	if err != nil {
 		m.appendRuntimeLog(logs, inst.ID)
-		m.removeInstance(inst)
+		m.removeAppInstance(a, inst)
 		fail(err.Error())
 		return
 	}
-	logf("healthy at %s", time.Now().UTC().Format(time.RFC3339))
+	logf("healthy at %s (after %s)", time.Now().UTC().Format(time.RFC3339), time.Since(healthStart).Round(time.Millisecond))
 
 	// 5. Swap.
 	a.op.Lock()
@@ -480,7 +516,7 @@ func (m *Manager) run(a *app, j *job) {
 	if a.destroyed {
 		m.mu.Unlock()
 		a.op.Unlock()
-		m.removeInstance(inst)
+		m.removeAppInstance(a, inst)
 		fail("the deployment was destroyed while it built")
 		return
 	}
@@ -499,7 +535,18 @@ func (m *Manager) run(a *app, j *job) {
 	m.save(*d)
 	m.setLatest(a, *d)
 	if old != nil {
-		m.removeInstance(old.inst)
+		// The new version serves: the old one finishes the requests it
+		// was serving (drain), then goes (container, then image), in the
+		// background so that a queued deployment does not wait for it.
+		// Destroy waits for it.
+		a.cleanup.Add(1)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer a.cleanup.Done()
+			m.drain(a, old)
+			m.removeAppInstance(a, old.inst)
+		}()
 	}
 	a.op.Unlock()
 	m.log.Info("deployer: deployment running", "slug", a.slug, "deployment", d.ID, "stack", d.Stack, "duration_ms", d.DurationMS)
@@ -528,6 +575,43 @@ func (m *Manager) setLatest(a *app, d Deployment) {
 		d.BuildLog = ""
 		a.latest = &d
 	}
+}
+
+// drain waits until a superseded version has no request in flight, for at
+// most Config.DrainTimeout, or until the app is destroyed or the Manager
+// closes.
+func (m *Manager) drain(a *app, l *live) {
+	deadline := time.Now().Add(m.cfg.DrainTimeout)
+	for l.inflight.Load() > 0 && time.Now().Before(deadline) {
+		m.mu.RLock()
+		gone := a.destroyed
+		m.mu.RUnlock()
+		if gone {
+			return
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if n := l.inflight.Load(); n > 0 {
+		m.log.Info("deployer: a superseded version still had requests in flight after the drain timeout; cutting them",
+			"slug", a.slug, "deployment", l.dep.ID, "requests", n)
+	}
+}
+
+// removeAppInstance removes an instance of a and its artifact, the
+// artifact under a.images.
+func (m *Manager) removeAppInstance(a *app, inst Instance) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), time.Minute)
+	defer cancel()
+	if err := m.rt.Remove(ctx, inst.ID); err != nil && !errors.Is(err, errs.ErrNotFound) {
+		m.log.Warn("deployer: could not remove an instance", "instance", inst.ID, "err", err)
+	}
+	a.images.Lock()
+	defer a.images.Unlock()
+	m.removeArtifact(inst.Artifact)
 }
 
 func (m *Manager) removeInstance(inst Instance) {
@@ -567,7 +651,8 @@ func (m *Manager) appendRuntimeLog(w io.Writer, id string) {
 
 // health waits until the instance accepts TCP connections and answers an
 // HTTP GET / (any status), within Config.HealthTimeout. It fails early
-// when the instance stops running.
+// when the instance stops running. It polls every 5 ms at first, backing
+// off to every 100 ms.
 func (m *Manager) health(ctx context.Context, inst Instance) (Instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.HealthTimeout)
 	defer cancel()
@@ -575,6 +660,9 @@ func (m *Manager) health(ctx context.Context, inst Instance) (Instance, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	listened := false
 	var lastErr error
+	// Poll often at first (an app typically listens within tens of
+	// milliseconds of its start), then back off to 100 ms.
+	wait := 5 * time.Millisecond
 	for {
 		cur, err := m.rt.Inspect(ctx, inst.ID)
 		if err == nil {
@@ -607,8 +695,9 @@ func (m *Manager) health(ctx context.Context, inst Instance) (Instance, error) {
 				return inst, fmt.Errorf("the app listened on $PORT but did not answer an HTTP GET / within %s (%v)", m.cfg.HealthTimeout, lastErr)
 			}
 			return inst, fmt.Errorf("the app did not listen on $PORT (%s) within %s", portOf(inst.Addr), m.cfg.HealthTimeout)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
@@ -665,23 +754,30 @@ func page(w http.ResponseWriter, status int, title, text string) {
 func (m *Manager) ServeApp(w http.ResponseWriter, r *http.Request, slug string) bool {
 	m.mu.RLock()
 	a := m.bySlug[slug]
-	var l *live
-	if a != nil {
+	var (
+		l       *live
+		stopped bool
+		proxy   *httputil.ReverseProxy
+	)
+	if a != nil && a.current != nil {
 		l = a.current
+		stopped, proxy = l.stopped, l.proxy
+		if !stopped && proxy != nil {
+			l.inflight.Add(1) // under mu: see live.inflight
+		}
 	}
 	m.mu.RUnlock()
-	if l == nil {
+	switch {
+	case l == nil:
 		return false
-	}
-	if l.stopped {
+	case stopped:
 		page(w, http.StatusServiceUnavailable, "This app is stopped", "Its owner stopped it. It answers again once it is started.")
-		return true
-	}
-	if l.proxy == nil {
+	case proxy == nil:
 		page(w, http.StatusServiceUnavailable, "This app is not running", "Its process is not running. Its owner can restart it and read its logs.")
-		return true
+	default:
+		defer l.inflight.Add(-1)
+		proxy.ServeHTTP(w, r)
 	}
-	l.proxy.ServeHTTP(w, r)
 	return true
 }
 
@@ -1019,6 +1115,7 @@ func (m *Manager) Destroy(ctx context.Context, projectID string) error {
 			return errs.Wrap(errs.Unavailable, ctx.Err(), "cancelled", "gave up waiting for the deployment in progress to stop")
 		}
 	}
+	a.cleanup.Wait() // superseded instances being removed
 	a.op.Lock()
 	defer a.op.Unlock()
 	m.mu.Lock()

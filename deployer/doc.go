@@ -20,9 +20,13 @@
 // Source.Archive, Detect, Runtime.Build, Runtime.Run), then a health check —
 // the instance must accept TCP connections on its address and answer an
 // HTTP GET / (any status) within Config.HealthTimeout. Only then does
-// traffic move to it (running); the previous instance is removed after the
-// swap. A failed build, an app that exits or never listens, ends the
-// deployment as failed and leaves the previous version serving.
+// traffic move to it (running). The previous instance first finishes the
+// requests it was serving when traffic moved (it drains, for at most
+// Config.DrainTimeout, 30 s by default: a longer stream or websocket is
+// cut), then it and what its build made are removed, in the background:
+// the next deployment does not wait for it, Destroy does. A failed build,
+// an app that exits or never listens, ends the deployment as failed and
+// leaves the previous version serving.
 //
 // Deployments of one project run one at a time. While one runs, a new
 // request waits in a queue of one: a newer request supersedes the queued one,
@@ -48,6 +52,9 @@
 // the Store once it ends; runtime logs come from the Runtime. Every
 // instance carries the labels LabelManaged, LabelProject, LabelSlug and
 // LabelDeployment, so Manager.Rehydrate rebuilds the routing table from
-// Runtime.List after a platform restart. One Manager per runtime: it
+// Runtime.List after a platform restart. What a build makes carries the
+// project's labels only (LabelManaged, LabelProject, LabelSlug and, with
+// Config.Instance, LabelPlatform): the same at every build of the project,
+// they do not defeat the Docker runtime's layer cache. One Manager per runtime: it
 // assumes it is the only one deploying there.
 package deployer

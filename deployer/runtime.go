@@ -78,6 +78,11 @@ type BuildSpec struct {
 	Tag    string
 	Plan   Plan
 	Source io.Reader // tar of the commit's tree (gitpush Archive)
+	// Labels go on what Build makes. Keep them the same at every build
+	// of a project (the Manager gives the project's, not the
+	// deployment's, which only the instance carries): the Docker runtime
+	// puts them in the image's first steps, where a label that changes at
+	// every build would defeat the layer cache.
 	Labels map[string]string
 	Logs   io.Writer // build output, line by line as it happens
 }
