@@ -193,8 +193,11 @@ func dockerBenchApps(stack, marker string) [][2]string {
 // Docker runtime (the daemon of scripts/setup-docker, the images of
 // deployer.LocalImages): a file push with "deploy": true until the site
 // answers with the new version, after one warm-up deployment per stack.
-// Each deployment builds an image (classic builder; the app's own steps
-// miss the layer cache since the source changed) and swaps containers.
+// Each deployment builds an image (the Go app with the classic builder,
+// every step before the copy of the source from the layer cache; the
+// static site and the Node app, whose Dockerfiles have no RUN step, with a
+// container commit) and swaps containers. With -v it logs the last
+// deployment's build log, where the Manager notes the time of each phase.
 //
 //	cd bench && go test -run XXX -bench DeployPushToServingDocker -benchtime 3x .
 func BenchmarkDeployPushToServingDocker(b *testing.B) {
@@ -240,6 +243,13 @@ func BenchmarkDeployPushToServingDocker(b *testing.B) {
 				deployOnce(fmt.Sprintf("version-%d-%d", i, time.Now().UnixNano()))
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/deploy")
+			if testing.Verbose() {
+				// The last deployment's build log, with the Manager's
+				// timings of each phase.
+				if logs, err := env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug); err == nil {
+					b.Logf("build log of the last %s deployment:\n%s", stack, logs.Build)
+				}
+			}
 		})
 	}
 }
