@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -151,11 +153,22 @@ func BenchmarkDeployProxy(b *testing.B) {
 		b.Fatalf("instances %+v %v", insts, err)
 	}
 	host := cp.Slug + "." + env.Platform.Domain()
+	// The peer anchor: a bare httputil.ReverseProxy to the same app, with
+	// a transport tuned as the platform's, and nothing else.
+	bare := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: insts[0].Addr})
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true},
+	})
+	defer bare.Close()
 	type target struct{ name, url string }
 	var targets []target
 	for _, work := range []string{"0", "100"} {
 		targets = append(targets, target{"work=" + work + "/direct", "http://" + insts[0].Addr + "/?work=" + work},
-			target{"work=" + work + "/proxy", srv.URL + "/?work=" + work})
+			target{"work=" + work + "/proxy", srv.URL + "/?work=" + work},
+			target{"work=" + work + "/bare_reverseproxy", bare.URL + "/?work=" + work})
 	}
 	for _, target := range targets {
 		b.Run(target.name, func(b *testing.B) {
