@@ -420,19 +420,29 @@ func (s deployStore) SaveDeployment(ctx context.Context, d deployer.Deployment) 
 	if err != nil {
 		return errs.Internalf(err, "deployment id %q", d.ID)
 	}
-	_, err = s.p.db.Exec(ctx, `INSERT INTO mosaic.deployments (id, project_id, trigger, branch, commit_sha, commit_message,
+	// prev is the row's status before this save (NULL for a new row): the
+	// CTE reads the snapshot from before the upsert.
+	var prev *string
+	err = s.p.db.QueryRow(ctx, `WITH prev AS (SELECT status FROM mosaic.deployments WHERE id = $1)
+		INSERT INTO mosaic.deployments (id, project_id, trigger, branch, commit_sha, commit_message,
 			stack, status, error, build_log, created_at, started_at, finished_at, duration_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, commit_message = EXCLUDED.commit_message,
 			stack = EXCLUDED.stack, status = EXCLUDED.status, error = EXCLUDED.error,
 			build_log = CASE WHEN EXCLUDED.build_log = '' THEN mosaic.deployments.build_log ELSE EXCLUDED.build_log END,
-			started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms`,
+			started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms
+		RETURNING (SELECT status FROM prev)`,
 		id, d.ProjectID, string(d.Trigger), d.Branch, d.CommitSHA, d.CommitMessage, string(d.Stack), string(d.Status), d.Error,
-		strings.ToValidUTF8(d.BuildLog, "\uFFFD"), d.CreatedAt, d.StartedAt, d.FinishedAt, d.DurationMS)
+		strings.ToValidUTF8(d.BuildLog, "\uFFFD"), d.CreatedAt, d.StartedAt, d.FinishedAt, d.DurationMS).Scan(&prev)
 	if isForeignKeyViolation(err) {
 		return errs.New(errs.NotFound, "project_not_found", "the project was deleted")
 	}
-	if err == nil && (d.Status == deployer.StatusRunning || d.Status == deployer.StatusFailed) {
+	// A "deploy" event marks a deployment's end: the save that takes it
+	// from pending or building to running or failed. Stopping, starting
+	// and restarting the app later save it again, without an event.
+	ended := d.Status == deployer.StatusRunning || d.Status == deployer.StatusFailed
+	unfinished := prev == nil || *prev == string(deployer.StatusPending) || *prev == string(deployer.StatusBuilding)
+	if err == nil && ended && unfinished {
 		s.p.deployEvent(ctx, d)
 	}
 	return err

@@ -91,4 +91,20 @@ func TestDeployWebhookEvents(t *testing.T) {
 		[2]string{"main.go", "package main\n\nfunc main() { undefinedHere() }\n"})
 	env.WaitDeploy(t, cp.Slug, deployer.StatusFailed)
 	next(deployer.StatusFailed, dep.DeploymentID, c.SHA)
+
+	// Stopping, starting and restarting the live app end no deployment:
+	// no event.
+	if _, err := env.Platform.StopApp(ctx, env.Account.ID, cp.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Platform.StartApp(ctx, env.Account.ID, cp.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Platform.RestartApp(ctx, env.Account.ID, cp.Slug); err != nil {
+		t.Fatal(err)
+	}
+	// A last deployment's event marks the end of the queue: nothing may come before it.
+	c, dep = push(t, env, cp.Slug, true, goApp("fixed")...)
+	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	next(deployer.StatusRunning, dep.DeploymentID, c.SHA)
 }
