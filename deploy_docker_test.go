@@ -111,24 +111,6 @@ func liveContainer(t *testing.T, cli *client.Client, projectID string) container
 	return res.Container
 }
 
-// builtImages returns the images a build log says its steps made
-// (" ---> <id>" after any step but a FROM, cache hits included).
-func builtImages(log string) []string {
-	var ids []string
-	from := false
-	for _, line := range strings.Split(log, "\n") {
-		if rest, ok := strings.CutPrefix(line, "Step "); ok {
-			_, instr, _ := strings.Cut(rest, " : ")
-			from = strings.HasPrefix(strings.ToUpper(instr), "FROM ")
-			continue
-		}
-		if id, ok := strings.CutPrefix(line, " ---> "); ok && !from && len(id) == 12 && !strings.Contains(id, " ") {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // checkLimits checks that the live container of cp runs with its plan's
 // memory and CPU limits, as Docker reports them and, when this process can
 // read them, as the kernel enforces them (the container's cgroup files);
@@ -426,7 +408,7 @@ func TestDeployDocker(t *testing.T) {
 				if err != nil || logs.DeploymentID != dep.DeploymentID {
 					t.Fatalf("logs of deployment %s: %+v %v", dep.DeploymentID, logs, err)
 				}
-				made = append(made, builtImages(logs.Build)...)
+				made = append(made, dockertest.BuiltImages(logs.Build)...)
 			}
 			deploy(deployer.StatusRunning, dockerGoApp("cleanup v1")...)
 			deploy(deployer.StatusRunning, dockerGoApp("cleanup v2")...)

@@ -278,7 +278,7 @@ func TestGoApp(t *testing.T) {
 			t.Fatalf("image %s: %v (labels %v), want the build's labels", ref, err, ins.Config)
 		}
 	}
-	made := madeImages(logs)
+	made := dockertest.BuiltImages(logs)
 	if len(made) < 3 {
 		t.Fatalf("build log names %d images made, want the steps' images:\n%s", len(made), logs)
 	}
@@ -439,24 +439,6 @@ func TestGoApp(t *testing.T) {
 	}
 }
 
-// madeImages returns the ids of the images the steps of a build log made
-// (" ---> <id>" after a step that is not a FROM; cache hits included).
-func madeImages(log string) []string {
-	var ids []string
-	from := false
-	for _, line := range strings.Split(log, "\n") {
-		if rest, ok := strings.CutPrefix(line, "Step "); ok {
-			_, instr, _ := strings.Cut(rest, " : ")
-			from = strings.HasPrefix(strings.ToUpper(instr), "FROM ")
-			continue
-		}
-		if id, ok := strings.CutPrefix(line, " ---> "); ok && !from && len(id) == 12 && !strings.Contains(id, " ") {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // noImagesLeft checks that no image (intermediate ones included) carries
 // the project label of labels, and that none of the images in made exists.
 func noImagesLeft(t *testing.T, cli *client.Client, labels map[string]string, made []string) {
@@ -581,7 +563,7 @@ func TestBuildFailure(t *testing.T) {
 		t.Fatalf("image %s after a failed build: %v", tag, err)
 	}
 	// The steps that finished (the label, WORKDIR, COPY) left no image.
-	made := madeImages(logs.String())
+	made := dockertest.BuiltImages(logs.String())
 	if len(made) < 2 {
 		t.Fatalf("build log names %d images made:\n%s", len(made), logs.String())
 	}

@@ -169,3 +169,22 @@ func SkipWithoutImages(t testing.TB, images ...string) string {
 	}
 	return host
 }
+
+// BuiltImages returns the ids of the images that the steps of a classic
+// builder's log made (" ---> <id>" after a step that is not a FROM, cache
+// hits included), for tests that check a build left nothing behind.
+func BuiltImages(log string) []string {
+	var ids []string
+	from := false
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Step "); ok {
+			_, instr, _ := strings.Cut(rest, " : ")
+			from = strings.HasPrefix(strings.ToUpper(instr), "FROM ")
+			continue
+		}
+		if id, ok := strings.CutPrefix(line, " ---> "); ok && !from && len(id) == 12 && !strings.Contains(id, " ") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
