@@ -460,7 +460,10 @@ func Dockerfile(p Plan, im Images) string {
 		// builds take from the cache. go marks the cache entries it uses by
 		// setting their mtime once an hour, which would copy every entry
 		// into each build's layer: a far-future mtime spares them that.
-		w("RUN %s && find \"$(go env GOCACHE)\" -type f -exec touch -d 2100-01-01 {} +", goStd)
+		// Entries that have one already (scripts/setup-docker's golang
+		// image ships its prebuilt std so) are left alone, so that this
+		// layer holds only what the base image lacked.
+		w("RUN %s && find \"$(go env GOCACHE)\" -type f ! -newermt 2099-01-01 -exec touch -d 2100-01-01 {} +", goStd)
 		install()
 		w("COPY . .")
 		run()
