@@ -180,6 +180,14 @@ type creation struct {
 	name     string
 	verifier string
 	role, db state
+
+	// The backend that ran the statements, and whether the connection to
+	// it was lost (a cancelled statement: pgx gave up waiting and closed
+	// it). Then the backend may still be running the statement, and
+	// cleanup waits for it to end before it looks at what was made.
+	pid     uint32
+	started time.Time
+	lost    bool
 }
 
 func (t *creation) run(ctx context.Context, lim Limits) error {
@@ -187,8 +195,14 @@ func (t *creation) run(ctx context.Context, lim Limits) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	defer func() {
+		t.lost = conn.Conn().IsClosed()
+		conn.Release()
+	}()
 	id := ident(t.name)
+	if err := conn.QueryRow(ctx, "SELECT pid, backend_start FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()").Scan(&t.pid, &t.started); err != nil {
+		return err
+	}
 
 	// 1. The role, with its settings, in one implicit transaction (several
 	// statements in one simple-protocol query).
@@ -296,6 +310,17 @@ func (t *creation) doCleanup(ctx context.Context) (bool, error) {
 	}
 	defer conn.Release()
 	id := ident(t.name)
+	if t.lost && (t.role == maybe || t.db == maybe) {
+		// The statement may still run on its backend: a cancel request is
+		// asynchronous and a CREATE DATABASE past its point of no return
+		// commits anyway. End that backend and wait (up to 10 s) for it
+		// to go, so that what it made is there to be seen and removed.
+		// backend_start tells it from a later backend with the same pid.
+		if _, err := conn.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity
+			WHERE pid = $1 AND backend_start = $2`, t.pid, t.started); err != nil {
+			return false, err
+		}
+	}
 	if t.role == maybe {
 		var ours bool
 		err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_authid WHERE rolname = $1 AND rolpassword = $2)", t.name, t.verifier).Scan(&ours)
