@@ -404,8 +404,10 @@ func (m *Manager) run(a *app, j *job) {
 		m.finish(d, StatusFailed, msg)
 		logs.close()
 		d.BuildLog = logs.String()
-		m.setLatest(a, *d)
+		// Saved before it is shown: whoever sees the status in memory
+		// (Status) then finds the same in the history (History).
 		m.save(*d)
+		m.setLatest(a, *d)
 		m.log.Info("deployer: deployment failed", "slug", a.slug, "deployment", d.ID, "err", msg)
 	}
 	if j.ctx.Err() != nil {
@@ -414,8 +416,8 @@ func (m *Manager) run(a *app, j *job) {
 	}
 	t := m.now()
 	d.Status, d.StartedAt = StatusBuilding, &t
-	m.setLatest(a, *d)
 	m.save(*d)
+	m.setLatest(a, *d)
 	logf("deployment %s of %s (%s, %s)", d.ID, a.slug, d.Trigger, d.Branch)
 
 	// 1. The source tree.
