@@ -141,6 +141,18 @@ func (h *Handler) auth(r *http.Request) (*mosaic.Auth, error) {
 	return h.p.Auth(r.Context(), principal(r).Account.ID, r.PathValue("slug"))
 }
 
+// authWith is auth for a route with a JSON body, which it decodes into in.
+func (h *Handler) authWith(r *http.Request, in any) (*mosaic.Auth, error) {
+	a, err := h.auth(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeJSON(r, in); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // clientIP is the connection's peer address, the key of the per-IP throttles.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -172,12 +184,9 @@ func pathUserID(r *http.Request) (uuid.UUID, error) {
 func minutes(d time.Duration) int { return int(d.Round(time.Minute) / time.Minute) }
 
 func (h *Handler) authSignup(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthSignupRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	u, err := a.Signup(r.Context(), mosaic.AuthNewUser{Email: in.Email, Password: in.Password, Name: in.Name, Metadata: in.Metadata})
@@ -189,12 +198,9 @@ func (h *Handler) authSignup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) authLogin(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthLoginRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	u, err := a.Login(r.Context(), in.Email, in.Password, clientIP(r))
@@ -206,12 +212,9 @@ func (h *Handler) authLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) authChangePassword(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthChangePasswordRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	id, err := bodyUserID(in.UserID)
@@ -227,12 +230,9 @@ func (h *Handler) authChangePassword(w http.ResponseWriter, r *http.Request) err
 }
 
 func (h *Handler) authSetPassword(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthSetPasswordRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	id, err := bodyUserID(in.UserID)
@@ -248,12 +248,9 @@ func (h *Handler) authSetPassword(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *Handler) authResetPassword(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthResetRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	ttl, err := a.SendPasswordReset(r.Context(), in.Email, in.RedirectURL, clientIP(r))
@@ -266,12 +263,9 @@ func (h *Handler) authResetPassword(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (h *Handler) authMagicLink(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthMagicLinkRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	ttl, err := a.SendMagicLink(r.Context(), in.Email, in.RedirectURL, in.Name, clientIP(r))
@@ -338,12 +332,9 @@ func (h *Handler) authVerify(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) authExchange(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.auth(r)
-	if err != nil {
-		return err
-	}
 	var in AuthExchangeRequest
-	if err := decodeJSON(r, &in); err != nil {
+	a, err := h.authWith(r, &in)
+	if err != nil {
 		return err
 	}
 	u, err := a.ExchangeCode(r.Context(), in.Code)

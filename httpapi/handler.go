@@ -253,11 +253,8 @@ func (h *Handler) wrap(rt Route) http.Handler {
 				h.writeError(w, r, err)
 				return
 			}
-			if info, ok := r.Context().Value(ctxRequestInfo{}).(*requestInfo); ok {
-				info.principal = pr
-			} else {
-				r = r.WithContext(context.WithValue(r.Context(), ctxRequestInfo{}, &requestInfo{principal: pr}))
-			}
+			// ServeHTTP, the only way to a route, made the request's info.
+			r.Context().Value(ctxRequestInfo{}).(*requestInfo).principal = pr
 		}
 		if err := rt.handle(w, r); err != nil {
 			h.writeError(w, r, err)
