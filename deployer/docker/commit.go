@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -215,21 +214,13 @@ func rebaseTar(w io.Writer, src io.Reader, dir string) error {
 			}
 		}
 	}
-	tr := tar.NewReader(src)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading the source tar: %w", err)
-		}
+	err := copyTar(tw, src, func(h *tar.Header) *tar.Header {
 		if h.Typeflag == tar.TypeXGlobalHeader {
-			continue
+			return nil
 		}
 		name := path.Clean(strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/"))
 		if name == "." || name == ".." || strings.HasPrefix(name, "../") || name == DockerfileName {
-			continue
+			return nil
 		}
 		hdr := *h
 		hdr.Name = path.Join(rel, name)
@@ -242,12 +233,10 @@ func rebaseTar(w io.Writer, src io.Reader, dir string) error {
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "root", "root"
 		hdr.PAXRecords = nil
 		hdr.Format = tar.FormatUnknown
-		if err := tw.WriteHeader(&hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
+		return &hdr
+	})
+	if err != nil {
+		return err
 	}
 	return tw.Close()
 }

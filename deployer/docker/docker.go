@@ -442,24 +442,14 @@ func (r *Runtime) removeStages(ctx context.Context, stages []buildStage, onlyMad
 func buildContext(w io.Writer, src io.Reader, dockerfile string) error {
 	tw := tar.NewWriter(w)
 	if src != nil {
-		tr := tar.NewReader(src)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("reading the source tar: %w", err)
-			}
+		err := copyTar(tw, src, func(h *tar.Header) *tar.Header {
 			if strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/") == DockerfileName {
-				continue
+				return nil
 			}
-			if err := tw.WriteHeader(h); err != nil {
-				return err
-			}
-			if _, err := io.Copy(tw, tr); err != nil {
-				return err
-			}
+			return h
+		})
+		if err != nil {
+			return err
 		}
 	}
 	data := []byte(dockerfile)
@@ -473,6 +463,31 @@ func buildContext(w io.Writer, src io.Reader, dockerfile string) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// copyTar copies the entries of the tar src to tw, each header through
+// edit first, which returns the header to write or nil to leave the entry
+// out.
+func copyTar(tw *tar.Writer, src io.Reader, edit func(*tar.Header) *tar.Header) error {
+	tr := tar.NewReader(src)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the source tar: %w", err)
+		}
+		if h = edit(h); h == nil {
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // Run creates and starts a container of s.Artifact and returns it running.
