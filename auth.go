@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaic-platform/mosaic/authn"
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/kv"
 )
 
 // End-user auth types, from package authn.
@@ -291,19 +292,16 @@ func (a *Auth) UpdateUser(ctx context.Context, id uuid.UUID, patch AuthPatch) (*
 // existing users out of a full project.
 func (a *Auth) checkRoom(ctx context.Context) error {
 	plan := a.p.cfg.Plans[a.t.pr.Plan]
-	if plan.DatabaseBytes <= 0 {
-		return nil
+	size, full, err := a.p.databaseFull(ctx, a.t, plan)
+	if errors.Is(err, errs.ErrNotFound) {
+		return notFound(a.slug)
 	}
-	size, err := a.p.databaseSize(ctx, a.t)
 	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return notFound(a.slug)
-		}
 		return err
 	}
-	if size > plan.DatabaseBytes {
+	if full {
 		return errs.New(errs.Quota, "database_full", "the database is over its plan's size limit (%s of %s): new users and profile updates are refused, sign-ins still work; delete data or upgrade the plan",
-			humanBytes(size), humanBytes(plan.DatabaseBytes))
+			kv.HumanBytes(size), kv.HumanBytes(plan.DatabaseBytes))
 	}
 	return nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/kv"
 	"github.com/mosaic-platform/mosaic/sqlexec"
 )
 
@@ -127,6 +127,21 @@ func (p *Platform) forgetTenant(owner uuid.UUID, slug string) {
 	p.sqlc.mu.Unlock()
 }
 
+// databaseFull reports whether the tenant's database is over its plan's
+// size limit (never for a plan without one), and its size. Over the limit,
+// writes that add data are refused: /sql runs read-only, auth refuses new
+// users.
+func (p *Platform) databaseFull(ctx context.Context, t *tenantEntry, plan Plan) (size int64, full bool, err error) {
+	if plan.DatabaseBytes <= 0 {
+		return 0, false, nil
+	}
+	size, err = p.databaseSize(ctx, t)
+	if err != nil {
+		return 0, false, err
+	}
+	return size, size > plan.DatabaseBytes, nil
+}
+
 // databaseSize returns the tenant database's size. The first call for a
 // tenant measures it; later calls answer from the cache at once and, when
 // the value is older than sizeTTL, start one background re-measurement
@@ -220,17 +235,12 @@ func (p *Platform) sql(ctx context.Context, owner uuid.UUID, slug, query string,
 	if err := p.allow(ctx, "sql:"+t.pr.ID.String(), 1, int64(plan.SQLQueriesPerHour), time.Hour, "SQL queries"); err != nil {
 		return nil, false, err
 	}
-	readOnly := false
-	var size int64
-	if plan.DatabaseBytes > 0 {
-		size, err = p.databaseSize(ctx, t)
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil, true, notFound(slug)
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		readOnly = size > plan.DatabaseBytes
+	size, readOnly, err := p.databaseFull(ctx, t, plan)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, true, notFound(slug)
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	pool, err := p.dbs.Pool(ctx, t.creds)
 	if err != nil {
@@ -252,7 +262,7 @@ func (p *Platform) sql(ctx context.Context, owner uuid.UUID, slug, query string,
 	case readOnly && code == sqlexec.CodeReadOnlyTransaction, readOnly && errors.Is(err, sqlexec.ErrScriptReadOnly):
 		e := errs.As(err)
 		return nil, false, &errs.Error{Kind: errs.Quota, Code: "database_full", Err: err, Fields: e.Fields,
-			Detail: "the database is over its plan's size limit (" + humanBytes(size) + " of " + humanBytes(plan.DatabaseBytes) +
+			Detail: "the database is over its plan's size limit (" + kv.HumanBytes(size) + " of " + kv.HumanBytes(plan.DatabaseBytes) +
 				"): writes are refused and reads still work, one statement at a time; delete data or upgrade the plan (" + e.Detail + ")"}
 	}
 	return nil, false, err
@@ -278,18 +288,4 @@ func (p *Platform) DatabaseUsage(ctx context.Context, owner uuid.UUID, slug stri
 		u.UsagePercent = math.Round(float64(size)/float64(plan.DatabaseBytes)*10000) / 100
 	}
 	return u, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := math.Round(float64(n)/float64(div)*10) / 10
-	return strconv.FormatFloat(v, 'f', -1, 64) + " " + string("KMGTP"[exp]) + "iB"
 }
