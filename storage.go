@@ -42,8 +42,8 @@ const (
 const (
 	usageTTL       = 5 * time.Second
 	reconcileEvery = 10 * time.Minute
-	// reconcileTimeout bounds a background reconciliation; tombstoneTTL
-	// (how long a delete's tombstone is kept) must exceed any listing.
+	// reconcileTimeout bounds one listing and its reconciliation;
+	// tombstoneTTL (how long a delete's tombstone is kept) must exceed it.
 	reconcileTimeout = 2 * time.Minute
 	tombstoneTTL     = time.Hour
 )
@@ -407,8 +407,7 @@ func (p *Platform) listArea(ctx context.Context, id uuid.UUID, area, prefix stri
 
 // reconcileAll compares both areas of a project with the store, in the background.
 func (p *Platform) reconcileAll(id uuid.UUID, e *usageEntry) {
-	ctx, cancel := context.WithTimeout(context.Background(), reconcileTimeout)
-	defer cancel()
+	ctx := context.Background() // listArea bounds each listing (reconcileTimeout)
 	ok := true
 	for _, area := range []string{areaFiles, areaSite} {
 		if _, err := p.listArea(ctx, id, area, ""); err != nil {

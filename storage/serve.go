@@ -156,12 +156,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, rc io.Reader, info Obje
 			etag = `"` + info.ETag + `-gzip"`
 			h.Set("ETag", etag)
 		}
-		if !info.LastModified.IsZero() {
-			h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
-		}
-		if notModified(r, etag, info.LastModified) {
-			delete(h, "Content-Type")
-			w.WriteHeader(http.StatusNotModified)
+		if answerNotModified(w, r, etag, info.LastModified) {
 			return
 		}
 		h.Set("Content-Encoding", "gzip")
@@ -183,12 +178,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, rc io.Reader, info Obje
 		// A whole object from a local file: the same answer ServeContent
 		// gives, but copied from the *os.File, so the kernel's sendfile
 		// moves the bytes.
-		if !info.LastModified.IsZero() {
-			h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
-		}
-		if notModified(r, etag, info.LastModified) {
-			delete(h, "Content-Type")
-			w.WriteHeader(http.StatusNotModified)
+		if answerNotModified(w, r, etag, info.LastModified) {
 			return
 		}
 		h.Set("Accept-Ranges", "bytes")
@@ -208,12 +198,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, rc io.Reader, info Obje
 		http.ServeContent(w, r, "", info.LastModified, sized{rs, info.Size})
 		return
 	}
-	if !info.LastModified.IsZero() {
-		h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
-	}
-	if notModified(r, etag, info.LastModified) {
-		delete(h, "Content-Type")
-		w.WriteHeader(http.StatusNotModified)
+	if answerNotModified(w, r, etag, info.LastModified) {
 		return
 	}
 	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
@@ -287,6 +272,21 @@ func acceptsGzip(r *http.Request) bool {
 
 // notModified evaluates If-None-Match (weak comparison) or, without it,
 // If-Modified-Since, for a GET or HEAD.
+// answerNotModified sets Last-Modified (when known) and, when the
+// request's validators match, answers 304 and reports true.
+func answerNotModified(w http.ResponseWriter, r *http.Request, etag string, mod time.Time) bool {
+	h := w.Header()
+	if !mod.IsZero() {
+		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	if !notModified(r, etag, mod) {
+		return false
+	}
+	delete(h, "Content-Type")
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
 func notModified(r *http.Request, etag string, mod time.Time) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false

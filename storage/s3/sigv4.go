@@ -56,9 +56,8 @@ func (p *presigner) signing(day string) *signingDay {
 		k = hmacSHA256(k, "s3")
 		k = hmacSHA256(k, "aws4_request")
 		scope := day + "/" + p.region + "/s3/aws4_request"
-		var cred strings.Builder
-		uriEncode(&cred, p.access+"/"+scope, false)
-		p.day = &signingDay{day: day, mac: hmac.New(sha256.New, k).(hash.Cloner), scope: scope, credential: cred.String()}
+		cred := string(appendURIEncoded(nil, p.access+"/"+scope, false))
+		p.day = &signingDay{day: day, mac: hmac.New(sha256.New, k).(hash.Cloner), scope: scope, credential: cred}
 	}
 	return p.day
 }
@@ -69,12 +68,8 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-// uriEncode is SigV4's URI encoding: everything but A-Z a-z 0-9 - _ . ~
-// (and "/" when path is true) as %XX.
-func uriEncode(b *strings.Builder, s string, path bool) {
-	b.Write(appendURIEncoded(nil, s, path))
-}
-
+// appendURIEncoded appends SigV4's URI encoding of s: everything but
+// A-Z a-z 0-9 - _ . ~ (and "/" when path is true) as %XX.
 func appendURIEncoded(b []byte, s string, path bool) []byte {
 	const hexd = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
