@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/deployer"
 	"github.com/mosaic-platform/mosaic/deployer/docker"
+	"github.com/mosaic-platform/mosaic/deployer/process"
 	"github.com/mosaic-platform/mosaic/internal/dockertest"
 	"github.com/mosaic-platform/mosaic/mosaictest"
 )
@@ -43,8 +45,9 @@ func dockerNodeApp(body string) [][2]string {
 // uses (scripts/setup-docker), with the locally built base images. It
 // skips without git, a daemon or the images. It returns the Config the
 // platform was made with (for a second platform), the daemon's address and
-// a plain client for checking what the runtime did.
-func dockerEnv(t *testing.T) (*mosaictest.Env, mosaic.Config, string, *client.Client) {
+// a plain client for checking what the runtime did. wrap, when given,
+// wraps the Docker runtime (deployer.WithStaticSites).
+func dockerEnv(t *testing.T, wrap ...func(deployer.Runtime) deployer.Runtime) (*mosaictest.Env, mosaic.Config, string, *client.Client) {
 	t.Helper()
 	needTools(t, "git")
 	images := deployer.LocalImages()
@@ -60,8 +63,12 @@ func dockerEnv(t *testing.T) (*mosaictest.Env, mosaic.Config, string, *client.Cl
 	}
 	t.Cleanup(func() { cli.Close() })
 	var cfg mosaic.Config
+	var runtime deployer.Runtime = rt
+	for _, w := range wrap {
+		runtime = w(runtime)
+	}
 	env := mosaictest.New(t, mosaictest.WithConfig(func(c *mosaic.Config) {
-		c.Runtime = rt
+		c.Runtime = runtime
 		c.DeployImages = images
 		cfg = *c
 	}))
@@ -532,4 +539,100 @@ func TestDeployDocker(t *testing.T) {
 			t.Errorf("container %s started %s, want the adopted %s started %s", c.ID[:12], c.State.StartedAt, c0.ID[:12], c0.State.StartedAt)
 		}
 	})
+}
+
+// TestDeployDockerStaticSites: with deployer.WithStaticSites(docker,
+// process), what cmd/mosaic runs with MOSAIC_RUNTIME=docker, a static
+// site is served by the platform itself with no container; stop, start
+// and restart work on it; an app with code pushed to the same project then
+// runs in a container with the plan's limits, and the site's files are
+// removed at the swap; destroy leaves neither.
+func TestDeployDockerStaticSites(t *testing.T) {
+	var static *process.Runtime
+	env, _, _, cli := dockerEnv(t, func(rt deployer.Runtime) deployer.Runtime {
+		var err error
+		if static, err = process.New(process.Config{Dir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { static.Close() })
+		return deployer.WithStaticSites(rt, static)
+	})
+	srv := siteServer(t, env.Platform)
+	ctx := context.Background()
+	cp := env.Project(t)
+	pid := cp.ID.String()
+	mine := map[string]string{deployer.LabelProject: pid}
+
+	_, dep := push(t, env, cp.Slug, true, [2]string{"style.css", "h1{color:red}"}, [2]string{"index.html", "<h1>served by the platform</h1>"})
+	st := env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	if code, body := site(t, srv, env.Platform, cp.Slug, "/"); code != 200 || body != "<h1>served by the platform</h1>" {
+		t.Fatalf("site: %d %q", code, body)
+	}
+	if code, body := site(t, srv, env.Platform, cp.Slug, "/style.css"); code != 200 || body != "h1{color:red}" {
+		t.Errorf("style.css: %d %q", code, body)
+	}
+	if cs := projectContainers(t, cli, pid); len(cs) != 0 {
+		t.Errorf("a static site made containers: %+v", cs)
+	}
+	if st.Instance == nil || st.Instance.Runtime != "process" || st.Live == nil || st.Live.ID != dep.DeploymentID {
+		t.Errorf("status of the static site: %+v", st)
+	}
+	logs, err := env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug)
+	if err != nil || !strings.Contains(logs.Build, "building with the process runtime") {
+		t.Errorf("build log: %v\n%s", err, logs.Build)
+	}
+	if insts, err := static.List(ctx, mine); err != nil || len(insts) != 1 {
+		t.Fatalf("static instances: %+v %v", insts, err)
+	}
+
+	// Stop, start and restart go to the runtime that holds the site.
+	if st, err := env.Platform.StopApp(ctx, env.Account.ID, cp.Slug); err != nil || st.Status != deployer.StatusStopped {
+		t.Fatalf("stop: %+v %v", st, err)
+	}
+	if code, body := site(t, srv, env.Platform, cp.Slug, "/"); code != http.StatusServiceUnavailable || !strings.Contains(body, "This app is stopped") {
+		t.Errorf("stopped site: %d %q", code, body)
+	}
+	for _, op := range []func(context.Context, uuid.UUID, string) (*mosaic.DeployStatus, error){env.Platform.StartApp, env.Platform.RestartApp} {
+		if st, err := op(ctx, env.Account.ID, cp.Slug); err != nil || st.Status != deployer.StatusRunning {
+			t.Fatalf("start/restart: %+v %v", st, err)
+		}
+		if code, body := site(t, srv, env.Platform, cp.Slug, "/"); code != 200 || !strings.Contains(body, "served by the platform") {
+			t.Errorf("after start/restart: %d %q", code, body)
+		}
+	}
+
+	// An app with code: a container with the plan's limits; the site's
+	// instance and files go after the swap.
+	_, dep = push(t, env, cp.Slug, true, dockerNodeApp("node after the site")...)
+	st = env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	if st.Live == nil || st.Live.ID != dep.DeploymentID || st.Instance == nil || st.Instance.Runtime != "docker" {
+		t.Fatalf("status after the node deployment: %+v", st)
+	}
+	if code, body := site(t, srv, env.Platform, cp.Slug, "/"); code != 200 || !strings.Contains(body, "node after the site pid=") {
+		t.Fatalf("site after the node deployment: %d %q", code, body)
+	}
+	checkLimits(t, cli, cp, dep.DeploymentID)
+	for i := 0; ; i++ {
+		insts, err := static.List(ctx, mine)
+		if err == nil && len(insts) == 0 {
+			break
+		}
+		if i == 600 {
+			t.Fatalf("the superseded site is still there: %+v %v", insts, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if builds, err := os.ReadDir(filepath.Join(static.Dir(), "builds")); err != nil || len(builds) != 0 {
+		t.Errorf("the superseded site's files are still there: %v %v", builds, err)
+	}
+
+	if err := env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := site(t, srv, env.Platform, cp.Slug, "/"); code != http.StatusNotFound {
+		t.Errorf("destroyed app still routed: %d", code)
+	}
+	if cs := projectContainers(t, cli, pid); len(cs) != 0 {
+		t.Errorf("containers left: %+v", cs)
+	}
 }

@@ -139,7 +139,9 @@ type Config struct {
 	StorageBucket string
 
 	// Runtime runs deployed apps: package deployer/process (local child
-	// processes, no tenant isolation) or deployer/docker. Nil: deployments
+	// processes, no tenant isolation) or deployer/docker, or both with
+	// deployer.WithStaticSites(docker, process) (static sites served by the
+	// platform, apps with code in containers). Nil: deployments
 	// are not configured; the deploy routes answer 503 and sites serve
 	// static files only. Needs GitDir. DeployImages are the base images of
 	// generated Dockerfiles (default deployer.DefaultImages());

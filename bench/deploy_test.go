@@ -16,6 +16,7 @@ import (
 	"github.com/mosaic-platform/mosaic"
 	"github.com/mosaic-platform/mosaic/deployer"
 	"github.com/mosaic-platform/mosaic/deployer/docker"
+	"github.com/mosaic-platform/mosaic/deployer/process"
 	"github.com/mosaic-platform/mosaic/gitpush"
 	"github.com/mosaic-platform/mosaic/internal/dockertest"
 	"github.com/mosaic-platform/mosaic/mosaictest"
@@ -221,13 +222,27 @@ func BenchmarkDeployPushToServingDocker(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { rt.Close() })
+	// Static sites served by the platform (deployer.WithStaticSites, what
+	// mosaic serve does on Docker by default) next to the container.
+	static, err := process.New(process.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { static.Close() })
 	env := mosaictest.New(b, mosaictest.WithConfig(func(c *mosaic.Config) {
 		c.Runtime, c.DeployImages = rt, images
 	}))
-	srv := deploySite(b, env.Platform)
+	split := mosaictest.New(b, mosaictest.WithConfig(func(c *mosaic.Config) {
+		c.Runtime, c.DeployImages = deployer.WithStaticSites(rt, static), images
+	}))
 	hc := deployClient()
-	for _, stack := range []string{"static", "node", "go"} {
-		b.Run(stack, func(b *testing.B) {
+	for _, name := range []string{"static", "static_platform_served", "node", "go"} {
+		stack, env := name, env
+		if name == "static_platform_served" {
+			stack, env = "static", split
+		}
+		srv := deploySite(b, env.Platform)
+		b.Run(name, func(b *testing.B) {
 			cp := env.Project(b)
 			host := cp.Slug + "." + env.Platform.Domain()
 			ctx := context.Background()

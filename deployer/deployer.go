@@ -473,7 +473,7 @@ func (m *Manager) run(a *app, j *job) {
 	for k, v := range buildLabels {
 		labels[k] = v
 	}
-	logf("building with the %s runtime", m.rt.Name())
+	logf("building with the %s runtime", RuntimeFor(m.rt, plan).Name())
 	buildStart := time.Now()
 	a.images.Lock()
 	art, err := m.rt.Build(j.ctx, BuildSpec{Tag: "mosaic/" + a.slug + ":" + short, Plan: plan, Source: src, Labels: buildLabels, Logs: logs})
@@ -849,7 +849,7 @@ func (m *Manager) Status(ctx context.Context, projectID string) (AppStatus, erro
 			inst = l.inst
 			inst.State = StateExited
 		}
-		st.Instance = &InstanceInfo{Name: inst.Name, State: inst.State, Runtime: m.rt.Name(), StartedAt: inst.StartedAt,
+		st.Instance = &InstanceInfo{Name: inst.Name, State: inst.State, Runtime: RuntimeOf(ctx, m.rt, l.inst.ID).Name(), StartedAt: inst.StartedAt,
 			MemoryBytes: inst.MemoryBytes, NanoCPUs: inst.NanoCPUs}
 		// The live deployment's state, once the latest one is finished
 		// (a new deployment is "running" only once its row says so).

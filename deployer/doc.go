@@ -8,6 +8,10 @@
 //   - Runtime is the seam to where apps run: package deployer/process runs
 //     them as local child processes (the embedded default; no tenant
 //     isolation), package deployer/docker on a Docker Engine.
+//     WithStaticSites combines two: static sites, which run no code of
+//     their own, on one (the process runtime serves their files itself, in
+//     milliseconds), every other app on the other (Docker, where starting a
+//     container alone takes ~0.6 s).
 //   - Manager owns the lifecycle: asynchronous deployments, health checks,
 //     zero-downtime swaps, stop/start/restart/destroy, logs, routing to the
 //     running instance, and rebuilding its state from the runtime after a

@@ -32,6 +32,7 @@ type settings struct {
 	s3Secret    string
 	s3Bucket    string // storage.go
 	runtime     string // runtime.go
+	staticSites string // runtime.go
 	s3Region    string
 	s3Secure    string
 	s3URLStyle  string

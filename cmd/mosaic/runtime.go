@@ -16,6 +16,8 @@ import (
 func (s *settings) runtimeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.runtime, "runtime", env("MOSAIC_RUNTIME", "process"),
 		"where deployed apps run: process (child processes of this server, built with the host's toolchains; no isolation between tenants), docker (a Docker Engine, DOCKER_HOST) or none (MOSAIC_RUNTIME)")
+	fs.StringVar(&s.staticSites, "static-sites", env("MOSAIC_STATIC_SITES", "platform"),
+		"with -runtime docker, who serves deployed static sites (no code of their own): platform (this server, from the deployed files; serving in milliseconds, no container) or runtime (a busybox container each) (MOSAIC_STATIC_SITES)")
 }
 
 // newDockerRuntime opens the Docker runtime; the file that wires package
@@ -52,7 +54,28 @@ func (s *settings) deployRuntime(cfg *mosaic.Config, log *slog.Logger) (func(), 
 			return nil, fmt.Errorf("docker runtime: %w", err)
 		}
 		cfg.Runtime, cfg.DeployImages = rt, images
-		return closeRT, nil
+		switch s.staticSites {
+		case "runtime":
+			return closeRT, nil
+		case "platform", "":
+		default:
+			closeRT()
+			return nil, fmt.Errorf("MOSAIC_STATIC_SITES=%q: use platform or runtime", s.staticSites)
+		}
+		// Static sites run no tenant code: this server serves their files
+		// (deployer.WithStaticSites), as the process runtime does.
+		dir, err := filepath.Abs(filepath.Join(s.dataDir, "sites"))
+		if err != nil {
+			closeRT()
+			return nil, err
+		}
+		static, err := process.New(process.Config{Dir: dir, Logger: log})
+		if err != nil {
+			closeRT()
+			return nil, fmt.Errorf("static sites: %w", err)
+		}
+		cfg.Runtime = deployer.WithStaticSites(rt, static)
+		return func() { static.Close(); closeRT() }, nil
 	}
 	return nil, fmt.Errorf("MOSAIC_RUNTIME=%q: use process, docker or none", s.runtime)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mosaic-platform/mosaic/deployer"
 	"github.com/mosaic-platform/mosaic/deployer/docker"
+	"github.com/mosaic-platform/mosaic/deployer/process"
 )
 
 // Build a commit's tree with a generated Dockerfile, run it with a plan's
@@ -59,4 +60,25 @@ func Example() {
 		fmt.Println(in.Labels[deployer.LabelDeployment], in.State, in.Addr)
 	}
 	_ = rt.Stop(ctx, in.ID, 10*time.Second)
+}
+
+// Apps with code in containers, static sites served by the platform itself
+// (no container: they run no code of their own).
+func ExampleRuntime_withStaticSites() {
+	apps, err := docker.New(docker.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer apps.Close()
+	sites, err := process.New(process.Config{Dir: "/var/lib/mosaic/sites"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sites.Close()
+	rt := deployer.WithStaticSites(apps, sites)
+	static := deployer.Plan{Stack: deployer.StackStatic, Start: deployer.StaticStart}
+	node := deployer.Plan{Stack: deployer.StackNode, Start: "node server.js"}
+	fmt.Println(deployer.RuntimeFor(rt, static).Name(), deployer.RuntimeFor(rt, node).Name())
+	// The Runtime for deployer.Config (or mosaic.Config.Runtime).
+	_ = rt
 }

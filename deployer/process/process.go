@@ -434,11 +434,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func isStatic(p deployer.Plan) bool { return p.Stack == deployer.StackStatic && !p.Procfile }
-
 // start starts in's process (or static server); in.mu is held.
 func (r *Runtime) start(in *inst) error {
-	if isStatic(in.st.Plan) {
+	if deployer.IsStaticSite(in.st.Plan) {
 		return r.startStatic(in, 0)
 	}
 	port, err := freePort()
@@ -978,7 +976,7 @@ func (r *Runtime) adopt() error {
 		in := &inst{st: st, state: deployer.StateStopped}
 		switch {
 		case !st.Running:
-		case isStatic(st.Plan):
+		case deployer.IsStaticSite(st.Plan):
 			if err := r.startStatic(in, st.Port); err != nil {
 				r.log.Warn("process: could not serve an adopted static site", "instance", st.Name, "err", err)
 			}
