@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -375,15 +376,7 @@ func TestDeployDocker(t *testing.T) {
 				t.Errorf("restart did not restart the container: pid %d started %s (before: %d %s)", c2.State.Pid, c2.State.StartedAt, c1.State.Pid, c1.State.StartedAt)
 			}
 
-			if err := env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug); err != nil {
-				t.Fatal(err)
-			}
-			if code, _ := site(t, srv, env.Platform, cp.Slug, "/"); code != http.StatusNotFound {
-				t.Errorf("destroyed app still routed: %d", code)
-			}
-			if cs := projectContainers(t, cli, pid); len(cs) != 0 {
-				t.Errorf("containers left: %+v", cs)
-			}
+			destroyLeavesNoContainer(t, env, srv, cli, cp)
 			imgs, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: labelFilter(pid)})
 			if err != nil || len(imgs.Items) != 0 {
 				t.Errorf("images left: %+v %v", imgs.Items, err)
@@ -626,13 +619,20 @@ func TestDeployDockerStaticSites(t *testing.T) {
 		t.Errorf("the superseded site's files are still there: %v %v", builds, err)
 	}
 
-	if err := env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug); err != nil {
+	destroyLeavesNoContainer(t, env, srv, cli, cp)
+}
+
+// destroyLeavesNoContainer destroys cp's deployment and checks that its
+// site is no longer routed and no container of it is left.
+func destroyLeavesNoContainer(t *testing.T, env *mosaictest.Env, srv *httptest.Server, cli *client.Client, cp *mosaic.CreatedProject) {
+	t.Helper()
+	if err := env.Platform.DestroyDeployment(context.Background(), env.Account.ID, cp.Slug); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := site(t, srv, env.Platform, cp.Slug, "/"); code != http.StatusNotFound {
 		t.Errorf("destroyed app still routed: %d", code)
 	}
-	if cs := projectContainers(t, cli, pid); len(cs) != 0 {
+	if cs := projectContainers(t, cli, cp.ID.String()); len(cs) != 0 {
 		t.Errorf("containers left: %+v", cs)
 	}
 }
