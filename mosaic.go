@@ -409,5 +409,10 @@ func dbError(err error, op string) error {
 	if errors.Is(err, context.Canceled) {
 		return errs.Wrap(errs.Unavailable, err, "canceled", "the request was canceled")
 	}
+	if code := sqlexec.PgCode(err); code == "22021" || code == "22P05" {
+		// A NUL or untranslatable character in a value a client sent, which
+		// a check before the query missed: the client's mistake, not ours.
+		return errs.Wrap(errs.Invalid, err, "invalid_text", "text values must not contain NUL characters")
+	}
 	return errs.Internalf(err, "%s", op)
 }

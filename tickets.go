@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -52,6 +53,10 @@ func (p *Platform) CreateTicket(ctx context.Context, owner uuid.UUID, in NewTick
 		return nil, errs.New(errs.Invalid, "invalid_message", "a ticket needs a message")
 	case len([]rune(in.Message)) > MaxTicketMessage:
 		return nil, errs.New(errs.TooLarge, "message_too_long", "a ticket message has at most %d characters", MaxTicketMessage)
+	case strings.ContainsFunc(in.Subject, unicode.IsControl):
+		return nil, errs.New(errs.Invalid, "invalid_subject", "a ticket subject is one line of text, without control characters")
+	case strings.ContainsRune(in.Message, 0):
+		return nil, errs.New(errs.Invalid, "invalid_message", "a ticket message must not contain NUL characters")
 	}
 	t := &Ticket{AccountID: owner, Subject: in.Subject, Message: in.Message, Status: "open"}
 	if in.Project != "" {

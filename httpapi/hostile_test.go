@@ -1,0 +1,302 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mosaic-platform/mosaic/httpapi"
+	"github.com/mosaic-platform/mosaic/mosaictest"
+)
+
+// TestHostileInputNever5xx sends every route of the table, on a real
+// project, the inputs a careless or hostile client sends: bodies that are
+// not JSON, are truncated, hold two values, are of the wrong shape; every
+// member of the route's request type with a value of the wrong type, one
+// at a time; every member at once with path traversal and control
+// characters, with extreme numbers, with long strings, with empty values;
+// malformed path parameters and query strings. No answer may be a 5xx
+// other than 503 (a capability this platform does not run), and every
+// error must be the JSON {"detail", "error"} body.
+func TestHostileInputNever5xx(t *testing.T) {
+	t.Parallel()
+	env := mosaictest.New(t)
+	cp := env.Project(t)
+	// Another account's key, so that rotating or revoking keys does not
+	// touch the Env's key.
+	_, key, _ := env.NewAccount(t)
+	_ = key
+	routes := env.Handler.Routes()
+	// Deleting the project last keeps the other routes on a live project.
+	sort.SliceStable(routes, func(i, j int) bool {
+		return !isProjectDelete(routes[i]) && isProjectDelete(routes[j])
+	})
+	param := regexp.MustCompile(`\{([^}]+)\}`)
+	fill := func(path string, values map[string]string) string {
+		return param.ReplaceAllStringFunc(path, func(s string) string {
+			name := strings.TrimSuffix(s[1:len(s)-1], "...")
+			if name == "$" {
+				return ""
+			}
+			if v, ok := values[name]; ok {
+				return v
+			}
+			return "1"
+		})
+	}
+	good := map[string]string{"slug": cp.Slug, "path": "docs/a.txt", "key": "k1", "filename": "a.txt"}
+	badValues := []map[string]string{
+		{"slug": "UPPER_case", "path": "../../etc/passwd", "key": "..", "id": "not-an-id"},
+		{"slug": strings.Repeat("a", 300), "path": "%2e%2e/%2e%2e/x", "key": "%00", "id": "-1"},
+		{"slug": "x%00y", "path": "a%00b", "key": strings.Repeat("k", 3000), "id": "99999999999999999999999"},
+		{"slug": cp.Slug, "path": strings.Repeat("d/", 700) + "x", "key": "a%0Ab", "id": "%ff"},
+		{"slug": cp.Slug, "path": "dir/", "key": "%e2%80%ae", "id": "0"},
+	}
+	const query = "?limit=-1&prefix=%00&filename=..%2Fx&expires=abc&follow=maybe&path=%2e%2e&offset=1e99&cursor=%ff"
+
+	var sent, fails int
+	check := func(rt httpapi.Route, method, u string, body []byte, what string) {
+		t.Helper()
+		var r io.Reader
+		if body != nil {
+			r = strings.NewReader(string(body))
+		}
+		req, err := http.NewRequest(method, env.BaseURL+u, r)
+		if err != nil {
+			return // a URL no client can send
+		}
+		if rt.Auth {
+			req.Header.Set("X-API-Key", env.APIKey)
+			if strings.Contains(rt.Path, "/keys") {
+				req.Header.Set("X-API-Key", key)
+			}
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := env.Server.Client().Do(req)
+		if err != nil {
+			t.Errorf("%s %s (%s): %v", method, u, what, err)
+			fails++
+			return
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		sent++
+		bad := ""
+		switch {
+		case resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable:
+			bad = "a server error"
+		case resp.StatusCode >= 400 && method != http.MethodHead:
+			var e httpapi.ErrorBody
+			if err := json.Unmarshal(b, &e); err != nil || e.Detail == "" || e.Error == "" {
+				bad = "an error that is not {\"detail\", \"error\"}"
+			}
+		}
+		if bad != "" {
+			fails++
+			if fails <= 40 {
+				t.Errorf("%s %s (%s, route %s %s): %s: %d %.300s", method, u, what, rt.Method, rt.Path, bad, resp.StatusCode, b)
+			}
+		}
+	}
+
+	for _, rt := range routes {
+		method := rt.Method
+		u := fill(rt.Path, good)
+		takesBody := method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || rt.In != nil
+		if takesBody {
+			for what, b := range hostileBodies(rt.In) {
+				check(rt, method, u, b, what)
+			}
+		}
+		var empty []byte
+		if takesBody {
+			empty = []byte("{}")
+		}
+		for i, vals := range badValues {
+			if !strings.Contains(rt.Path, "{") {
+				break
+			}
+			check(rt, method, fill(rt.Path, vals), empty, fmt.Sprintf("bad path values #%d", i))
+		}
+		check(rt, method, u+query, empty, "hostile query string")
+	}
+	if fails > 40 {
+		t.Errorf("... %d failures in all", fails)
+	}
+	t.Logf("%d requests over %d routes", sent, len(routes))
+}
+
+func isProjectDelete(rt httpapi.Route) bool {
+	return rt.Method == http.MethodDelete && strings.HasPrefix(rt.Path, "/projects/{")
+}
+
+// hostileBodies returns bad request bodies for a route whose request type
+// is in (nil, a struct, httpapi.OptionalBody of one, or httpapi.RawBody),
+// by what they try.
+func hostileBodies(in any) map[string][]byte {
+	out := map[string][]byte{
+		"no body":            nil,
+		"empty body":         {},
+		"not JSON":           []byte("not json"),
+		"a JSON array":       []byte(`[]`),
+		"JSON null":          []byte(`null`),
+		"a JSON string":      []byte(`"x"`),
+		"truncated JSON":     []byte(`{"a":`),
+		"two JSON values":    []byte(`{} {}`),
+		"deeply nested JSON": []byte(strings.Repeat("[", 20000) + strings.Repeat("]", 20000)),
+		"a NUL byte":         []byte("{\"a\":\"\x00\"}\x00"),
+		"invalid UTF-8":      []byte("{\"a\":\"\xff\xfe\"}"),
+		"a huge number":      []byte(`{"a": 1e999999}`),
+		"an unknown member":  []byte(`{"no_such_member": {"x": [1, 2, 3]}}`),
+		"duplicated members": []byte(`{"a": 1, "a": "2"}`),
+		"a body over 2 MiB":  []byte(`{"a": "` + strings.Repeat("x", 2<<20) + `"}`),
+	}
+	fields := jsonFields(in)
+	if len(fields) == 0 {
+		return out
+	}
+	// One member of the wrong type at a time, so that each member's check is reached.
+	for _, f := range fields {
+		out["wrong type for "+f.name] = mustJSON(map[string]any{f.name: wrongValue(f.typ)})
+	}
+	// One member at a time, well typed but hostile, the others left out.
+	for _, f := range fields {
+		out["hostile "+f.name] = mustJSON(map[string]any{f.name: hostileValue(f.typ, "..\\..\\x\x00\x7f\u2028", -1)})
+		out["long "+f.name] = mustJSON(map[string]any{f.name: hostileValue(f.typ, strings.Repeat("a/", 40000), 1<<53+1)})
+	}
+	// Every member at once, well typed but hostile.
+	for i, pick := range []func(reflect.Type) any{
+		func(t reflect.Type) any { return hostileValue(t, "../../etc/passwd\x00\x01\u202e;DROP TABLE x;--", -1) },
+		func(t reflect.Type) any { return hostileValue(t, strings.Repeat("é", 5000), 1<<62) },
+		func(t reflect.Type) any { return hostileValue(t, "", 0) },
+		func(t reflect.Type) any { return hostileValue(t, " /\\ \t\n", -9223372036854775808) },
+	} {
+		m := map[string]any{}
+		for _, f := range fields {
+			m[f.name] = pick(f.typ)
+		}
+		out[fmt.Sprintf("hostile values #%d", i)] = mustJSON(m)
+	}
+	return out
+}
+
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFields lists the JSON members of in's type (through OptionalBody).
+func jsonFields(in any) []jsonField {
+	if in == nil {
+		return nil
+	}
+	v := reflect.ValueOf(in)
+	if v.Type().Name() == "optionalBody" && v.NumField() == 1 {
+		v = v.Field(0).Elem()
+	}
+	t := v.Type()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []jsonField
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if name == "-" || !f.IsExported() && !f.Anonymous {
+				continue
+			}
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			out = append(out, jsonField{name, f.Type})
+		}
+	}
+	walk(t)
+	return out
+}
+
+// wrongValue is a JSON value that is not of t's JSON type.
+func wrongValue(t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return 12345
+	case reflect.Bool:
+		return "yes"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "12"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
+			return json.RawMessage(`{"raw": [1e999]}`)
+		}
+		return map[string]any{"not": "a list"}
+	case reflect.Map, reflect.Struct:
+		return []any{1, "two"}
+	}
+	return []any{nil, map[string]any{"deep": []any{1e300, -1e300}}}
+}
+
+// hostileValue is a value of t's JSON type made of s and n.
+func hostileValue(t reflect.Type, s string, n int64) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return s
+	case reflect.Bool:
+		return n != 0
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return n
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return uint64(n) >> 1
+	case reflect.Float32, reflect.Float64:
+		return float64(n) * 1e10
+	case reflect.Slice, reflect.Array:
+		if t.Name() == "RawMessage" {
+			return s
+		}
+		return []any{hostileValue(t.Elem(), s, n), hostileValue(t.Elem(), s, n)}
+	case reflect.Map:
+		return map[string]any{s: hostileValue(t.Elem(), s, n)}
+	case reflect.Struct:
+		if t.Name() == "Time" {
+			return s
+		}
+		m := map[string]any{}
+		for _, f := range jsonFields(reflect.New(t).Elem().Interface()) {
+			m[f.name] = hostileValue(f.typ, s, n)
+		}
+		return m
+	}
+	return s
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
