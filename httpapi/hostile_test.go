@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"sort"
@@ -299,4 +301,80 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestHostileSiteRequestsNever5xx: a project's site, by Host header, on
+// both stores, with malformed paths, methods, Range, conditional and
+// encoding headers, and Host names: never a 5xx, never a file outside the
+// site, never a directory listing.
+func TestHostileSiteRequestsNever5xx(t *testing.T) {
+	stores(t, func(t *testing.T, env *mosaictest.Env) {
+		slug := env.Project(t).Slug
+		for name, body := range map[string]string{"index.html": "<p>home</p>", "a/b.css": "b{}", "a/index.html": "<p>a</p>"} {
+			if _, err := env.Client.PutSiteFile(context.Background(), slug, name, []byte(body)); err != nil {
+				t.Fatalf("put %s: %v", name, err)
+			}
+		}
+		mux := http.NewServeMux()
+		env.Handler.Mount(mux)
+		srv := httptest.NewServer(env.Handler.Sites(mux))
+		defer srv.Close()
+		host := slug + "." + env.Platform.Domain()
+		paths := []string{"/", "/index.html", "/a/", "/a", "/a/b.css", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+			"/a/..%2f..%2findex.html", "/%00", "/a%00.html", "/" + strings.Repeat("x/", 800), "/%ff%fe", "/.git/config",
+			"/a//b.css", "/a/./b.css", "/\\..\\index.html", "/index.html?x=%00", "/index.html/", "/nosuch", "//index.html"}
+		headers := []map[string]string{
+			nil,
+			{"Range": "bytes=abc"}, {"Range": "bytes=99999999999999999999-"}, {"Range": "bytes=5-2"}, {"Range": "bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6"},
+			{"Range": "bytes=-0"}, {"If-None-Match": `"` + strings.Repeat("x", 5000)}, {"If-Modified-Since": "yesterday"},
+			{"If-Range": "garbage"}, {"Accept-Encoding": "gzip;q=abc, *;q=-1, br"},
+		}
+		var sent int
+		for _, method := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PROPFIND"} {
+			for _, p := range paths {
+				for _, h := range headers {
+					req, err := http.NewRequest(method, srv.URL+"/", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.URL.Opaque = p // sent as written, not cleaned by the client
+					req.Host = host
+					for k, v := range h {
+						req.Header.Set(k, v)
+					}
+					resp, err := srv.Client().Do(req)
+					if err != nil {
+						t.Fatalf("%s %s %v: %v", method, p, h, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					sent++
+					if resp.StatusCode >= 500 {
+						t.Errorf("%s %s %v: %d %.200s", method, p, h, resp.StatusCode, b)
+					}
+					if strings.Contains(string(b), "root:") || strings.Contains(string(b), "[core]") || strings.Contains(string(b), `<a href="`) {
+						t.Errorf("%s %s %v: %d leaks a file or a listing: %.200s", method, p, h, resp.StatusCode, b)
+					}
+				}
+			}
+		}
+		// Host names that are not a project's site go to the API mux, not a
+		// site (the port of a site's Host is not looked at).
+		for _, h := range []string{"UPPER." + env.Platform.Domain(), "a.b." + env.Platform.Domain(), "." + env.Platform.Domain(),
+			"x" + slug + "." + env.Platform.Domain() + ":99999", strings.Repeat("a", 300) + "." + env.Platform.Domain()} {
+			req, _ := http.NewRequest("GET", srv.URL+"/index.html", nil)
+			req.Host = h
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("Host %q: %v", h, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 500 || strings.Contains(string(b), "<p>home</p>") {
+				t.Errorf("Host %q: %d %.200s", h, resp.StatusCode, b)
+			}
+			sent++
+		}
+		t.Logf("%d requests", sent)
+	})
 }
