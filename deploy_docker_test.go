@@ -42,6 +42,18 @@ func dockerNodeApp(body string) [][2]string {
 	return files
 }
 
+func dockerRustApp(body string) [][2]string {
+	files := rustApp(body)
+	files[1][1] = strings.Replace(files[1][1], `"127.0.0.1:{}"`, `"0.0.0.0:{}"`, 1)
+	return files
+}
+
+func dockerPythonApp(body string) [][2]string {
+	files := pythonApp(body)
+	files[1][1] = strings.Replace(files[1][1], `HTTPServer(("127.0.0.1", `, `HTTPServer(("0.0.0.0", `, 1)
+	return files
+}
+
 // dockerEnv is an Env whose platform deploys on the Docker daemon the suite
 // uses (scripts/setup-docker), with the locally built base images. It
 // skips without git, a daemon or the images. It returns the Config the
@@ -267,10 +279,18 @@ func TestDeployDocker(t *testing.T) {
 			{"static", "starter", [][2]string{{"style.css", "h1{color:red}"}, {"index.html", "<h1>static on docker</h1>"}}, deployer.StackStatic, "<h1>static on docker</h1>"},
 			{"node", "free", dockerNodeApp("node on docker"), deployer.StackNode, "node on docker pid="},
 			{"go", "free", dockerGoApp("go on docker"), deployer.StackGo, "go on docker host="},
+			{"rust", "free", dockerRustApp("rust on docker"), deployer.StackRust, "rust on docker host="},
+			{"python", "free", dockerPythonApp("python on docker"), deployer.StackPython, "python on docker host="},
 		}
 		for _, tc := range stacks {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
+				switch images := cfg.DeployImages; tc.stack {
+				case deployer.StackRust:
+					dockertest.SkipWithoutImages(t, images.RustBuilder, images.Runtime)
+				case deployer.StackPython:
+					dockertest.SkipWithoutImages(t, images.Python)
+				}
 				cp := env.Project(t, func(p *mosaic.NewProject) { p.Plan = tc.plan })
 				c, dep := push(t, env, cp.Slug, true, tc.files...)
 				if dep == nil || dep.Status != deployer.StatusPending {
@@ -285,7 +305,7 @@ func TestDeployDocker(t *testing.T) {
 				if code != 200 || !strings.Contains(body, tc.want) {
 					t.Fatalf("site: %d %q, want %q", code, body, tc.want)
 				}
-				if tc.stack == deployer.StackGo && !strings.Contains(body, "host="+cp.Slug+"."+env.Platform.Domain()) {
+				if tc.stack != deployer.StackStatic && tc.stack != deployer.StackNode && !strings.Contains(body, "host="+cp.Slug+"."+env.Platform.Domain()) {
 					t.Errorf("the app did not see the site's host name: %q", body)
 				}
 				hist, err := env.Platform.DeployHistory(ctx, env.Account.ID, cp.Slug, 10)

@@ -105,6 +105,60 @@ func nodeApp(body string) [][2]string {
 	}
 }
 
+// rustApp is a Rust app with no dependencies (crates.io is not reachable
+// from every machine): an HTTP/1.1 answer on $PORT from the standard library.
+func rustApp(body string) [][2]string {
+	return [][2]string{
+		{"Cargo.toml", "[package]\nname = \"hello-rs\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"},
+		{"src/main.rs", `use std::io::{Read, Write};
+use std::net::TcpListener;
+
+fn main() {
+    let port = std::env::var("PORT").expect("PORT");
+    let listener = TcpListener::bind(format!("127.0.0.1:{}", port)).expect("listen");
+    println!("rust app listening on {}", port);
+    for stream in listener.incoming() {
+        let mut s = match stream {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let mut buf = [0u8; 8192];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let req = String::from_utf8_lossy(&buf[..n]).to_string();
+        let host = req.lines().find(|l| l.to_ascii_lowercase().starts_with("host:")).map(|l| l[5..].trim().to_string()).unwrap_or_default();
+        let body = format!("` + body + ` host={}", host);
+        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+    }
+}
+`},
+	}
+}
+
+// pythonApp is a Python app with an empty requirements file: the standard
+// library's http.server on $PORT.
+func pythonApp(body string) [][2]string {
+	return [][2]string{
+		{"requirements.txt", "# the standard library is enough\n"},
+		{"main.py", `import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = ("` + body + ` host=" + self.headers.get("Host", "")).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+
+
+print("python app listening on", os.environ["PORT"], flush=True)
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello).serve_forever()
+`},
+	}
+}
+
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
@@ -169,10 +223,20 @@ func TestDeployStacksEndToEnd(t *testing.T) {
 		{"static", [][2]string{{"style.css", "h1{color:red}"}, {"index.html", "<h1>static hello</h1>"}}, deployer.StackStatic, "<h1>static hello</h1>"},
 		{"node", nodeApp("node hello"), deployer.StackNode, "node hello pid="},
 		{"go", goApp("go hello"), deployer.StackGo, "go hello host="},
+		{"rust", rustApp("rust hello"), deployer.StackRust, "rust hello host="},
+		{"python", pythonApp("python hello"), deployer.StackPython, "python hello host="},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			switch tc.stack {
+			case deployer.StackRust:
+				needTools(t, "cargo")
+			case deployer.StackPython:
+				if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
+					t.Skipf("python3 with venv and ensurepip is not installed: %v", err)
+				}
+			}
 			cp := env.Project(t)
 			if code, _ := site(t, srv, env.Platform, cp.Slug, "/"); code != http.StatusNotFound {
 				t.Fatalf("before the first deployment the site router got %d, want its own 404", code)
@@ -190,7 +254,7 @@ func TestDeployStacksEndToEnd(t *testing.T) {
 			if code != 200 || !strings.Contains(body, tc.want) {
 				t.Fatalf("site: %d %q, want %q", code, body, tc.want)
 			}
-			if tc.stack == deployer.StackGo && !strings.Contains(body, "host="+cp.Slug+"."+env.Platform.Domain()) {
+			if tc.stack != deployer.StackStatic && tc.stack != deployer.StackNode && !strings.Contains(body, "host="+cp.Slug+"."+env.Platform.Domain()) {
 				t.Errorf("the app did not see the site's host name: %q", body)
 			}
 			hist, err := env.Platform.DeployHistory(context.Background(), env.Account.ID, cp.Slug, 10)
