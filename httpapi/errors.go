@@ -64,7 +64,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 	}()
 	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(v); err != nil { // Encode ends with '\n'
+	enc := json.NewEncoder(buf)
+	// URLs keep their & as is (not \u0026): the answers are JSON served
+	// with nosniff, never HTML, and a URL copied out of them must work.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // Encode ends with '\n'
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"detail":"internal error: the response could not be encoded","error":"internal"}` + "\n")

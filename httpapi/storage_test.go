@@ -81,6 +81,9 @@ func TestStorageRoundTrip(t *testing.T) {
 		a := do(t, env, call{method: "POST", path: "/" + slug + "/storage/upload",
 			body: fmt.Sprintf(`{"filename": %q, "content_type": "image/jpeg", "expires": 600, "size": %d}`, name, len(data))})
 		shape(t, "upload", a, 200, "upload_url", "method", "headers", "filename", "expires_in", "expires_at")
+		if strings.Contains(string(a.body), `\u0026`) || !strings.Contains(string(a.body), "&X-") {
+			t.Errorf("the upload URL's & should be written as is, for a URL copied out of the JSON: %s", a.body)
+		}
 		if a.json["method"] != "PUT" || a.json["expires_in"] != float64(600) || a.json["filename"] != name {
 			t.Fatalf("upload: %s", a.body)
 		}
