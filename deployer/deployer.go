@@ -176,6 +176,14 @@ type app struct {
 	logOrder   []string
 	destroyed  bool
 	workerDone chan struct{}
+	// gone is closed when a destroyed app's teardown has ended: its
+	// worker stopped, its instances and artifacts removed. prev is the
+	// destroyed app of the same project that this one replaced while it
+	// was being torn down: this app's worker waits for prev.gone before it
+	// builds, so the teardown's sweep of the project's instances never
+	// meets one of this app's.
+	gone chan struct{}
+	prev *app
 	// images is held while a build of the app runs and while one of its
 	// artifacts is removed: removing an image prunes its unused parents,
 	// which a build running at the same time may have just taken from
@@ -318,8 +326,10 @@ func (m *Manager) Deploy(ctx context.Context, req Request) (Deployment, error) {
 	var superseded *job
 	m.mu.Lock()
 	a := m.apps[req.ProjectID]
-	if a == nil {
-		a = &app{projectID: req.ProjectID, slug: req.Slug, logs: map[string]*logBuf{}}
+	if a == nil || a.destroyed {
+		// A destroy in progress ends first (see app.prev); this
+		// deployment starts the project afresh.
+		a = &app{projectID: req.ProjectID, slug: req.Slug, logs: map[string]*logBuf{}, gone: make(chan struct{}), prev: a}
 		m.apps[req.ProjectID] = a
 		m.bySlug[req.Slug] = a
 	}
@@ -372,6 +382,15 @@ func (m *Manager) endLog(a *app, id, line string) {
 func (m *Manager) work(a *app, done chan struct{}) {
 	defer m.wg.Done()
 	defer close(done)
+	if prev := a.prev; prev != nil {
+		select {
+		case <-prev.gone:
+		case <-m.ctx.Done():
+		}
+		m.mu.Lock()
+		a.prev = nil
+		m.mu.Unlock()
+	}
 	for {
 		m.mu.RLock()
 		j := a.active
@@ -381,9 +400,6 @@ func (m *Manager) work(a *app, done chan struct{}) {
 		m.mu.Lock()
 		a.active, a.queued = a.queued, nil
 		next := a.active
-		if next == nil && a.current == nil && a.destroyed {
-			delete(m.apps, a.projectID)
-		}
 		m.mu.Unlock()
 		if next == nil {
 			return
@@ -432,7 +448,11 @@ func (m *Manager) run(a *app, j *job) {
 		ref = d.CommitSHA
 	}
 	if err := m.cfg.Source.Archive(j.ctx, a.slug, ref, src); err != nil {
-		fail("cannot read the source at " + ref + ": " + errs.As(err).Detail)
+		if j.ctx.Err() != nil {
+			fail("cancelled while reading the source")
+		} else {
+			fail("cannot read the source at " + ref + ": " + errs.As(err).Detail)
+		}
 		return
 	}
 	tree, commit, err := scanTar(src)
@@ -897,11 +917,15 @@ func (m *Manager) settle(ds []Deployment) {
 func (m *Manager) running(projectID, id string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	a := m.apps[projectID]
 	if m.inflight[id] {
 		return true
 	}
-	return a != nil && (a.active != nil && a.active.dep.ID == id || a.queued != nil && a.queued.dep.ID == id)
+	for a := m.apps[projectID]; a != nil; a = a.prev {
+		if a.active != nil && a.active.dep.ID == id || a.queued != nil && a.queued.dep.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // LogSnapshot is the build log of a project's latest deployment and the
@@ -1087,6 +1111,11 @@ func (m *Manager) restart(ctx context.Context, projectID string, restart bool) e
 // Destroy removes the project's live instance and its artifact, cancels a
 // deployment in progress and waits for it to end. Nothing of the project
 // is left in the runtime. A project never deployed is NotFound.
+//
+// The teardown runs apart from the call: when ctx ends first, Destroy
+// returns Unavailable and the teardown goes on. A deployment requested
+// during a teardown starts the project afresh once the teardown has ended
+// (it is pending until then); the teardown never touches it.
 func (m *Manager) Destroy(ctx context.Context, projectID string) error {
 	m.mu.Lock()
 	a := m.apps[projectID]
@@ -1094,28 +1123,48 @@ func (m *Manager) Destroy(ctx context.Context, projectID string) error {
 		m.mu.Unlock()
 		return noDeployment()
 	}
-	a.destroyed = true
-	var queued *job
-	if a.active != nil {
-		a.active.cancel()
+	if !a.destroyed {
+		a.destroyed = true
+		if a.active != nil {
+			a.active.cancel()
+		}
+		queued := a.queued
+		a.queued = nil
+		if m.bySlug[a.slug] == a {
+			delete(m.bySlug, a.slug)
+		}
+		m.wg.Add(1)
+		go m.teardown(a, queued)
 	}
-	queued, a.queued = a.queued, nil
-	done := a.workerDone
-	if m.bySlug[a.slug] == a {
-		delete(m.bySlug, a.slug)
-	}
+	gone := a.gone
 	m.mu.Unlock()
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return errs.Wrap(errs.Unavailable, ctx.Err(), "cancelled", "gave up waiting for the destroy to end; it goes on in the background")
+	}
+}
+
+// teardown ends a destroyed app: its queued deployment is superseded, its
+// worker stops (the active deployment was cancelled), then its instances
+// and artifacts are removed, the superseded ones first. It runs apart from
+// the Destroy call that started it, which only waits for it, and closes
+// a.gone when done: a deployment requested meanwhile waits for that.
+func (m *Manager) teardown(a *app, queued *job) {
+	defer m.wg.Done()
+	defer close(a.gone)
 	if queued != nil {
 		queued.cancel()
 		m.finish(&queued.dep, StatusSuperseded, "the deployment was destroyed before it started")
+		m.endLog(a, queued.dep.ID, "the deployment was destroyed before it started\n")
 		m.save(queued.dep)
 	}
+	m.mu.RLock()
+	done := a.workerDone
+	m.mu.RUnlock()
 	if done != nil {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return errs.Wrap(errs.Unavailable, ctx.Err(), "cancelled", "gave up waiting for the deployment in progress to stop")
-		}
+		<-done // the worker never outlives m.ctx: Close cancels the jobs
 	}
 	a.cleanup.Wait() // superseded instances being removed
 	a.op.Lock()
@@ -1123,22 +1172,27 @@ func (m *Manager) Destroy(ctx context.Context, projectID string) error {
 	m.mu.Lock()
 	l := a.current
 	a.current = nil
-	if m.apps[projectID] == a {
-		delete(m.apps, projectID)
-	}
 	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 2*time.Minute)
+	defer cancel()
 	if l != nil {
 		m.removeInstance(l.inst)
 		m.retire(l.dep, StatusInactive)
 	}
-	// Leftovers of a crash mid-swap, if any.
-	if insts, err := m.rt.List(ctx, map[string]string{LabelManaged: "true", LabelProject: projectID}); err == nil {
+	// Leftovers of a crash mid-swap, if any. No newer app of the project
+	// has an instance yet: a stays in m.apps until here, so a deployment
+	// requested meanwhile made a new app whose worker waits for a.gone.
+	if insts, err := m.rt.List(ctx, map[string]string{LabelManaged: "true", LabelProject: a.projectID}); err == nil {
 		for _, i := range insts {
 			m.removeInstance(i)
 		}
 	}
+	m.mu.Lock()
+	if m.apps[a.projectID] == a {
+		delete(m.apps, a.projectID)
+	}
+	m.mu.Unlock()
 	m.log.Info("deployer: deployment destroyed", "slug", a.slug)
-	return nil
 }
 
 // Rehydrate rebuilds the routing table from the runtime's instances (by
@@ -1190,7 +1244,7 @@ func (m *Manager) Rehydrate(ctx context.Context) error {
 		slug := keep.Labels[LabelSlug]
 		stopped := keep.State == StateStopped && dep.Status == StatusStopped
 		m.mu.Lock()
-		a := &app{projectID: pid, slug: slug, logs: map[string]*logBuf{}}
+		a := &app{projectID: pid, slug: slug, logs: map[string]*logBuf{}, gone: make(chan struct{})}
 		a.current = m.newLive(*keep, dep, stopped)
 		m.apps[pid], m.bySlug[slug] = a, a
 		m.mu.Unlock()

@@ -35,7 +35,10 @@
 // Deployments of one project run one at a time. While one runs, a new
 // request waits in a queue of one: a newer request supersedes the queued one,
 // which ends as "superseded" without being built (the running one is never
-// interrupted). So a burst of pushes builds the first and the last.
+// interrupted). So a burst of pushes builds the first and the last. Destroy
+// cancels the running one and supersedes the queued one; a deployment
+// requested while the destroy is still tearing the app down waits for it to
+// end, then starts the project afresh.
 //
 // Statuses of a deployment: pending → building → running | failed, and
 // later stopped (the user stopped it), inactive (a newer deployment replaced
