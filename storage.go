@@ -348,6 +348,13 @@ func (p *Platform) reconcile(ctx context.Context, id uuid.UUID, area, prefix str
 		return dbError(err, "reconcile storage")
 	}
 	defer tx.Rollback(ctx)
+	// One reconciliation of a project at a time: two at once lock the
+	// same rows in different orders, and PostgreSQL ends one of them as a
+	// deadlock (TestStorageChaos). The other writers change one row per
+	// statement, so they cannot close a cycle with it.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('mosaic.storage_objects:' || $1::text, 0))`, id); err != nil {
+		return dbError(err, "reconcile storage")
+	}
 	if _, err := tx.Exec(ctx, `UPDATE mosaic.storage_objects SET size = 0, deleted = true, updated_at = now()
 		WHERE project_id = $1 AND area = $2 AND starts_with(key, $3) AND NOT deleted
 		AND NOT (key = ANY($4::text[])) AND updated_at < $5`, id, area, prefix, names, since); err != nil {
