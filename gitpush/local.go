@@ -49,6 +49,15 @@ func (l *Local) exists(project string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
+// vanished turns the internal error of an operation whose repository was
+// deleted while it ran (Delete renames it away at any moment) into the
+// NotFound that the same call gets a moment later.
+func (l *Local) vanished(project string, err *error) {
+	if *err != nil && errs.As(*err).Kind == errs.Internal && !l.exists(project) {
+		*err = errs.Wrap(errs.NotFound, *err, "repo_not_found", "project %s has no repository (it was deleted)", project)
+	}
+}
+
 // Create makes the project's bare repository, with HEAD on refs/heads/main,
 // receive.fsckObjects on, and the post-receive hook that reports pushes.
 // Create is idempotent: for an existing repository it only reinstalls the
@@ -166,10 +175,11 @@ func (l *Local) Delete(ctx context.Context, project string) error {
 // the path collides with a directory (or a file is on the way to it), or
 // when the branch keeps moving. On success it emits one PushEvent (source
 // "api").
-func (l *Local) PutFile(ctx context.Context, project string, f File) (Commit, error) {
+func (l *Local) PutFile(ctx context.Context, project string, f File) (_ Commit, err error) {
 	if err := checkProject(project); err != nil {
 		return Commit{}, err
 	}
+	defer l.vanished(project, &err)
 	if err := CheckPath(f.Path); err != nil {
 		return Commit{}, err
 	}
@@ -331,10 +341,11 @@ func (l *Local) resolve(ctx context.Context, dir, ref string) (string, error) {
 // Archive writes a tar of the tree at ref to w, as git archive makes it. ref
 // is a branch or tag name, a full ref ("refs/heads/main") or a commit id; ""
 // means HEAD (main). An unknown ref or an empty repository is errs.NotFound.
-func (l *Local) Archive(ctx context.Context, project, ref string, w io.Writer) error {
+func (l *Local) Archive(ctx context.Context, project, ref string, w io.Writer) (err error) {
 	if err := checkProject(project); err != nil {
 		return err
 	}
+	defer l.vanished(project, &err)
 	if ref == "" {
 		ref = "HEAD"
 	} else if !isHexID(ref) {
