@@ -401,7 +401,8 @@ func (p *Platform) projectWithCredentials(ctx context.Context, owner uuid.UUID, 
 
 // DeleteProject removes one of the owner's projects: its database and role,
 // then its row. A delete interrupted half way is finished by the next one, or
-// by the reaper when the platform starts.
+// by the reaper when the platform starts. While one runs, another delete of
+// the same project is Conflict ("project_being_deleted"); after it, NotFound.
 func (p *Platform) DeleteProject(ctx context.Context, owner uuid.UUID, slug string) error {
 	if ValidateSlug(slug) != nil {
 		return notFound(slug)
@@ -428,7 +429,39 @@ func (p *Platform) DeleteProject(ctx context.Context, owner uuid.UUID, slug stri
 	return p.finishDelete(ctx, id, slug, server, db)
 }
 
+// finishDelete removes everything of a project claimed for deletion, then
+// its row. One call per project runs at a time (a session advisory lock
+// on a connection of its own, released if the process dies): another
+// concurrent call gets Conflict, and one that comes after finds the project
+// gone (NotFound). A call that failed half way can be retried at once.
 func (p *Platform) finishDelete(ctx context.Context, id uuid.UUID, slug, server, db string) error {
+	conn, err := p.db.Acquire(ctx)
+	if err != nil {
+		return dbError(err, "delete project")
+	}
+	defer conn.Release()
+	key := "mosaic.project-delete:" + id.String()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got); err != nil {
+		return dbError(err, "delete project")
+	}
+	if !got {
+		return errs.New(errs.Conflict, "project_being_deleted", "project %q is being deleted by another request", slug)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			conn.Conn().Close(uctx) // it may still hold the lock: never back to the pool
+		}
+	}()
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mosaic.projects WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return dbError(err, "delete project")
+	}
+	if !exists {
+		return notFound(slug) // another call deleted it meanwhile
+	}
 	p.forgetProject(id, slug)
 	p.destroyDeployment(ctx, id) // deploy.go: its app, build and route
 	if p.git != nil {
