@@ -239,6 +239,10 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	}
 	// Git may answer (progress, v2 sections) while the body is still coming.
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	// A big push outlasts a server's ReadTimeout (mosaic serve: 2 minutes):
+	// a minute plus a second per 64 KiB of the largest push, as the local
+	// store gives a presigned upload.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute + time.Duration(l.maxPush/(64<<10))*time.Second))
 
 	env := protocolEnv(gitProtocol(r))
 	runCtx := ctx

@@ -618,6 +618,14 @@ func (l *Local) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > limit {
 		return errs.New(errs.TooLarge, "object_too_large", "the file is larger than %d bytes", limit)
 	}
+	// A large upload outlasts a server's ReadTimeout (mosaic serve: 2
+	// minutes): a signed upload gets a minute plus 1 s per 64 KiB it may
+	// carry (the declared length, else the cap), a slow client included.
+	n := r.ContentLength
+	if n < 0 {
+		n = limit
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadGrace(n)))
 	body := http.MaxBytesReader(w, r.Body, limit)
 	info, err := l.put(r.Context(), bucket, key, body, r.ContentLength, ct)
 	if err != nil {
@@ -626,6 +634,14 @@ func (l *Local) serve(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", `"`+info.ETag+`"`)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// uploadGrace is how long the server waits for the body of a signed upload
+// of n bytes: a minute, plus a second per 64 KiB (a client at 64 KiB/s
+// still makes it). Presigned PUTs extend the connection's read deadline
+// by it, past the server's ReadTimeout (gitpush does the same for pushes).
+func uploadGrace(n int64) time.Duration {
+	return time.Minute + time.Duration(max(n, 0)/(64<<10))*time.Second
 }
 
 // writeError answers the platform's JSON error shape.

@@ -293,3 +293,61 @@ func TestStorageServeObject(t *testing.T) {
 		t.Errorf("gzip;q=0 still compressed")
 	}
 }
+
+// slowReader yields its bytes a chunk at a time, pausing between chunks.
+type slowReader struct {
+	data  []byte
+	chunk int
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(p[:min(len(p), s.chunk)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestStorageLocalSlowUpload: a presigned upload that takes longer than
+// the server's ReadTimeout (mosaic serve sets one) still lands: the
+// handler extends the connection's read deadline for a signed body.
+func TestStorageLocalSlowUpload(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	var h http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	srv.Config.ReadTimeout = 500 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: dir, BaseURL: srv.URL, Secret: []byte("0123456789abcdef0123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h = st
+	data := bytes.Repeat([]byte("slow"), 1000)
+	u, err := st.PresignPut(ctx, "mosaic", "slow.bin", storage.PutOptions{Expires: time.Minute, Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4,000 bytes in 10 chunks, 150 ms apart: 1.5 s, three times the ReadTimeout.
+	req, _ := http.NewRequest("PUT", u.String(), &slowReader{data: data, chunk: 400, pause: 150 * time.Millisecond})
+	req.ContentLength = int64(len(data))
+	req.Header.Set("Content-Type", storage.DefaultContentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("slow upload: %d %s", resp.StatusCode, b)
+	}
+	if info, err := st.Stat(ctx, "mosaic", "slow.bin"); err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("after the slow upload: %+v %v", info, err)
+	}
+}
