@@ -33,8 +33,6 @@ func TestDeployChaos(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	cp := env.Project(t)
 	ctx := context.Background()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
 
 	var mu sync.Mutex
 	markers := map[string]string{} // commit sha → the version it serves
@@ -48,56 +46,49 @@ func TestDeployChaos(t *testing.T) {
 			t.Errorf("worker %d: %s: %v", w, what, err)
 		}
 	}
-	var wg sync.WaitGroup
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for i := range 12 {
-				switch rng.IntN(8) {
-				case 0, 1, 2:
-					marker := fmt.Sprintf("version-%d-%d", w, i)
-					files := nodeApp(marker)
-					var c *gitpush.Commit
-					var err error
-					for j, f := range files {
-						c, _, err = env.Platform.PushFile(ctx, env.Account.ID, cp.Slug, gitpush.File{Path: f[0], Content: []byte(f[1])}, j == len(files)-1)
-						if err != nil {
-							break
-						}
+	chaos(t, 6, func(w int, rng *rand.Rand) {
+		for i := range 12 {
+			switch rng.IntN(8) {
+			case 0, 1, 2:
+				marker := fmt.Sprintf("version-%d-%d", w, i)
+				files := nodeApp(marker)
+				var c *gitpush.Commit
+				var err error
+				for j, f := range files {
+					c, _, err = env.Platform.PushFile(ctx, env.Account.ID, cp.Slug, gitpush.File{Path: f[0], Content: []byte(f[1])}, j == len(files)-1)
+					if err != nil {
+						break
 					}
-					allowed(w, "push", err)
-					if err == nil {
-						mu.Lock()
-						markers[c.SHA] = marker
-						mu.Unlock()
-					}
-				case 3:
-					_, err := env.Platform.StopApp(ctx, env.Account.ID, cp.Slug)
-					allowed(w, "stop", err)
-				case 4:
-					_, err := env.Platform.StartApp(ctx, env.Account.ID, cp.Slug)
-					allowed(w, "start", err)
-				case 5:
-					_, err := env.Platform.RestartApp(ctx, env.Account.ID, cp.Slug)
-					allowed(w, "restart", err)
-				case 6:
-					if rng.IntN(2) == 0 {
-						allowed(w, "destroy", env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug))
-					}
-				case 7:
-					_, err := env.Platform.DeployStatus(ctx, env.Account.ID, cp.Slug)
-					allowed(w, "status", err)
-					_, err = env.Platform.DeployHistory(ctx, env.Account.ID, cp.Slug, 20)
-					allowed(w, "history", err)
-					_, err = env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug)
-					allowed(w, "logs", err)
 				}
+				allowed(w, "push", err)
+				if err == nil {
+					mu.Lock()
+					markers[c.SHA] = marker
+					mu.Unlock()
+				}
+			case 3:
+				_, err := env.Platform.StopApp(ctx, env.Account.ID, cp.Slug)
+				allowed(w, "stop", err)
+			case 4:
+				_, err := env.Platform.StartApp(ctx, env.Account.ID, cp.Slug)
+				allowed(w, "start", err)
+			case 5:
+				_, err := env.Platform.RestartApp(ctx, env.Account.ID, cp.Slug)
+				allowed(w, "restart", err)
+			case 6:
+				if rng.IntN(2) == 0 {
+					allowed(w, "destroy", env.Platform.DestroyDeployment(ctx, env.Account.ID, cp.Slug))
+				}
+			case 7:
+				_, err := env.Platform.DeployStatus(ctx, env.Account.ID, cp.Slug)
+				allowed(w, "status", err)
+				_, err = env.Platform.DeployHistory(ctx, env.Account.ID, cp.Slug, 20)
+				allowed(w, "history", err)
+				_, err = env.Platform.DeployLogs(ctx, env.Account.ID, cp.Slug)
+				allowed(w, "logs", err)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 
 	// The last deployment ends.
 	var st *mosaic.DeployStatus

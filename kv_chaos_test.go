@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +37,6 @@ func TestKVChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
 	names := make([]string, 10)
 	for i := range names {
 		names[i] = fmt.Sprintf("k%d", i)
@@ -54,46 +51,39 @@ func TestKVChaos(t *testing.T) {
 		e := errs.As(err)
 		return e != nil && e.Kind == errs.Conflict || e != nil && e.Kind == errs.Invalid
 	}
-	var wg sync.WaitGroup
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for range 150 {
-				k := names[rng.IntN(len(names))]
-				var err error
-				switch rng.IntN(10) {
-				case 0, 1:
-					err = kva.Set(ctx, k, fmt.Sprintf("value %d", rng.IntN(1000)), 0)
-				case 2:
-					err = kva.Set(ctx, k, "short-lived", time.Duration(50+rng.IntN(200))*time.Millisecond)
-				case 3:
-					_, err = kva.Delete(ctx, k)
-				case 4:
-					_, err = kva.Expire(ctx, k, time.Duration(50+rng.IntN(200))*time.Millisecond)
-				case 5:
-					_, err = kva.Incr(ctx, k, 1, 0)
-				case 6:
-					_, err = kva.LPush(ctx, k, []string{"x", "y"}, 0)
-				case 7:
-					_, _, err = kva.LPop(ctx, k)
-				case 8:
-					_, err = kva.Usage(ctx)
-				case 9:
-					if rng.IntN(10) == 0 {
-						_, err = kva.Flush(ctx)
-					} else {
-						_, err = kva.Keys(ctx, "*", 100)
-					}
-				}
-				if err != nil && !wrongType(err) && !errors.Is(err, errs.ErrNotFound) {
-					t.Errorf("worker %d: %v", w, err)
+	chaos(t, 6, func(w int, rng *rand.Rand) {
+		for range 150 {
+			k := names[rng.IntN(len(names))]
+			var err error
+			switch rng.IntN(10) {
+			case 0, 1:
+				err = kva.Set(ctx, k, fmt.Sprintf("value %d", rng.IntN(1000)), 0)
+			case 2:
+				err = kva.Set(ctx, k, "short-lived", time.Duration(50+rng.IntN(200))*time.Millisecond)
+			case 3:
+				_, err = kva.Delete(ctx, k)
+			case 4:
+				_, err = kva.Expire(ctx, k, time.Duration(50+rng.IntN(200))*time.Millisecond)
+			case 5:
+				_, err = kva.Incr(ctx, k, 1, 0)
+			case 6:
+				_, err = kva.LPush(ctx, k, []string{"x", "y"}, 0)
+			case 7:
+				_, _, err = kva.LPop(ctx, k)
+			case 8:
+				_, err = kva.Usage(ctx)
+			case 9:
+				if rng.IntN(10) == 0 {
+					_, err = kva.Flush(ctx)
+				} else {
+					_, err = kva.Keys(ctx, "*", 100)
 				}
 			}
-		}()
-	}
-	wg.Wait()
+			if err != nil && !wrongType(err) && !errors.Is(err, errs.ErrNotFound) {
+				t.Errorf("worker %d: %v", w, err)
+			}
+		}
+	})
 	time.Sleep(400 * time.Millisecond) // the short TTLs pass
 
 	listed, err := kva.Keys(ctx, "*", 1000)

@@ -30,75 +30,66 @@ func TestSQLChaos(t *testing.T) {
 	}))
 	cp := env.Project(t)
 	mustSQL(t, env, cp.Slug, "CREATE TABLE chaos (worker int, n int)")
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
 	ctx := context.Background()
 	var inserted atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for i := range 60 {
-				sql := func(c context.Context, q string, params ...any) (*mosaic.SQLResult, error) {
-					return env.Platform.SQL(c, env.Account.ID, cp.Slug, q, params...)
+	chaos(t, 8, func(w int, rng *rand.Rand) {
+		for i := range 60 {
+			sql := func(c context.Context, q string, params ...any) (*mosaic.SQLResult, error) {
+				return env.Platform.SQL(c, env.Account.ID, cp.Slug, q, params...)
+			}
+			switch op := rng.IntN(9); op {
+			case 0:
+				res, err := sql(ctx, "SELECT 1 AS one")
+				if err != nil || string(res.Rows) != `[{"one":1}]` {
+					t.Errorf("worker %d: SELECT 1: %v %v", w, res, err)
 				}
-				switch op := rng.IntN(9); op {
-				case 0:
-					res, err := sql(ctx, "SELECT 1 AS one")
-					if err != nil || string(res.Rows) != `[{"one":1}]` {
-						t.Errorf("worker %d: SELECT 1: %v %v", w, res, err)
-					}
-				case 1:
-					if _, err := sql(ctx, "INSERT INTO chaos VALUES ($1, $2)", w, i); err != nil {
-						t.Errorf("worker %d: insert: %v", w, err)
-					} else {
-						inserted.Add(1)
-					}
-				case 2:
-					// The caller gives up while the statement runs.
-					c, cancel := context.WithTimeout(ctx, time.Duration(1+rng.IntN(30))*time.Millisecond)
-					_, err := sql(c, "SELECT pg_sleep(5)")
-					cancel()
-					if err == nil {
-						t.Errorf("worker %d: a cancelled pg_sleep(5) succeeded", w)
-					}
-				case 3:
-					_, err := sql(ctx, "SELECT g FROM generate_series(1, 1000000) g")
-					if e := errs.As(err); e == nil || e.Code != "result_too_large" {
-						t.Errorf("worker %d: over the row cap: %v", w, err)
-					}
-				case 4:
-					_, err := sql(ctx, "SELEC 1")
-					if e := errs.As(err); e == nil || e.Kind != errs.Invalid {
-						t.Errorf("worker %d: syntax error: %v", w, err)
-					}
-				case 5:
-					if _, err := sql(ctx, "SET work_mem = '77MB'; SET search_path = pg_catalog; CREATE TEMP TABLE IF NOT EXISTS tmp (x int); SELECT pg_try_advisory_lock(7)"); err != nil {
-						t.Errorf("worker %d: script: %v", w, err)
-					}
-				case 6:
-					if _, err := sql(ctx, "BEGIN"); err != nil {
-						t.Errorf("worker %d: BEGIN: %v", w, err)
-					}
-				case 7:
-					res, err := sql(ctx, "SELECT $1::int + 1 AS n, $2::text AS s", i, "x")
-					if err != nil || string(res.Rows) != `[{"n":`+itoa(i+1)+`,"s":"x"}]` {
-						t.Errorf("worker %d: params: %v %v", w, res, err)
-					}
-				case 8:
-					// A caller that gave up before asking.
-					c, cancel := context.WithCancel(ctx)
-					cancel()
-					if _, err := sql(c, "INSERT INTO chaos VALUES (-1, -1)"); !errors.Is(err, context.Canceled) && errs.As(err) == nil {
-						t.Errorf("worker %d: cancelled before the call: %v", w, err)
-					}
+			case 1:
+				if _, err := sql(ctx, "INSERT INTO chaos VALUES ($1, $2)", w, i); err != nil {
+					t.Errorf("worker %d: insert: %v", w, err)
+				} else {
+					inserted.Add(1)
+				}
+			case 2:
+				// The caller gives up while the statement runs.
+				c, cancel := context.WithTimeout(ctx, time.Duration(1+rng.IntN(30))*time.Millisecond)
+				_, err := sql(c, "SELECT pg_sleep(5)")
+				cancel()
+				if err == nil {
+					t.Errorf("worker %d: a cancelled pg_sleep(5) succeeded", w)
+				}
+			case 3:
+				_, err := sql(ctx, "SELECT g FROM generate_series(1, 1000000) g")
+				if e := errs.As(err); e == nil || e.Code != "result_too_large" {
+					t.Errorf("worker %d: over the row cap: %v", w, err)
+				}
+			case 4:
+				_, err := sql(ctx, "SELEC 1")
+				if e := errs.As(err); e == nil || e.Kind != errs.Invalid {
+					t.Errorf("worker %d: syntax error: %v", w, err)
+				}
+			case 5:
+				if _, err := sql(ctx, "SET work_mem = '77MB'; SET search_path = pg_catalog; CREATE TEMP TABLE IF NOT EXISTS tmp (x int); SELECT pg_try_advisory_lock(7)"); err != nil {
+					t.Errorf("worker %d: script: %v", w, err)
+				}
+			case 6:
+				if _, err := sql(ctx, "BEGIN"); err != nil {
+					t.Errorf("worker %d: BEGIN: %v", w, err)
+				}
+			case 7:
+				res, err := sql(ctx, "SELECT $1::int + 1 AS n, $2::text AS s", i, "x")
+				if err != nil || string(res.Rows) != `[{"n":`+itoa(i+1)+`,"s":"x"}]` {
+					t.Errorf("worker %d: params: %v %v", w, res, err)
+				}
+			case 8:
+				// A caller that gave up before asking.
+				c, cancel := context.WithCancel(ctx)
+				cancel()
+				if _, err := sql(c, "INSERT INTO chaos VALUES (-1, -1)"); !errors.Is(err, context.Canceled) && errs.As(err) == nil {
+					t.Errorf("worker %d: cancelled before the call: %v", w, err)
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 
 	admin := adminConn(t, env.DatabaseURL)
 	deadline := time.Now().Add(30 * time.Second)

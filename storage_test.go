@@ -19,6 +19,63 @@ import (
 // what the store holds (uploads never confirmed, objects removed behind
 // the platform's back).
 func TestStorageUsageFromTheStore(t *testing.T) {
+	eachStore(t, func(t *testing.T, env *mosaictest.Env) {
+		ctx := context.Background()
+		owner := env.Account.ID
+		cp := env.Project(t)
+		slug := cp.Slug
+		p := env.Platform
+
+		// Unsized upload, never confirmed: not counted until a listing sees it.
+		u, err := p.UploadURL(ctx, owner, slug, mosaic.UploadRequest{Filename: "logs/a.log", ContentType: "text/plain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.ExpiresIn != 3600 || u.Method != "PUT" {
+			t.Errorf("upload URL: %+v", u)
+		}
+		put(t, u, bytes.Repeat([]byte("a"), 1234))
+		if us, err := p.StorageUsage(ctx, owner, slug); err != nil || us.UsedBytes != 0 {
+			t.Errorf("usage before any listing or confirm: %+v %v", us, err)
+		}
+		l, err := p.Files(ctx, owner, slug, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Files) != 1 || l.Usage.UsedBytes != 1234 || l.Usage.FilesBytes != 1234 {
+			t.Fatalf("after a listing: %+v", l)
+		}
+		// Confirm records the size the store reports.
+		f, err := p.ConfirmUpload(ctx, owner, slug, "logs/a.log")
+		if err != nil || f.Size != 1234 || f.ContentType != "text/plain" {
+			t.Fatalf("confirm: %+v %v", f, err)
+		}
+		// Removed behind the platform's back (the layout is
+		// projects/<id>/files/<name>): a listing notices.
+		st, bucket := p.Storage()
+		key := "projects/" + cp.ID.String() + "/files/logs/a.log"
+		if _, err := st.Stat(ctx, bucket, key); err != nil {
+			t.Fatalf("the documented layout: %v", err)
+		}
+		if err := st.Delete(ctx, bucket, key); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := p.Files(ctx, owner, slug, ""); err != nil || len(l.Files) != 0 || l.Usage.UsedBytes != 0 {
+			t.Errorf("after an out-of-band delete: %+v %v", l, err)
+		}
+		// Site files count too.
+		if _, err := p.PutSiteFile(ctx, owner, slug, "index.html", []byte("<h1>hi</h1>")); err != nil {
+			t.Fatal(err)
+		}
+		if us, _ := p.StorageUsage(ctx, owner, slug); us.SiteBytes != 11 || us.UsedBytes != 11 {
+			t.Errorf("usage with a site file: %+v", us)
+		}
+	})
+}
+
+// eachStore runs f, in parallel subtests "s3" and "local", on an Env of
+// each object store.
+func eachStore(t *testing.T, f func(t *testing.T, env *mosaictest.Env)) {
 	for _, local := range []bool{false, true} {
 		t.Run(map[bool]string{false: "s3", true: "local"}[local], func(t *testing.T) {
 			t.Parallel()
@@ -26,57 +83,7 @@ func TestStorageUsageFromTheStore(t *testing.T) {
 			if local {
 				opts = append(opts, mosaictest.WithLocalStorage())
 			}
-			env := mosaictest.New(t, opts...)
-			ctx := context.Background()
-			owner := env.Account.ID
-			cp := env.Project(t)
-			slug := cp.Slug
-			p := env.Platform
-
-			// Unsized upload, never confirmed: not counted until a listing sees it.
-			u, err := p.UploadURL(ctx, owner, slug, mosaic.UploadRequest{Filename: "logs/a.log", ContentType: "text/plain"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u.ExpiresIn != 3600 || u.Method != "PUT" {
-				t.Errorf("upload URL: %+v", u)
-			}
-			put(t, u, bytes.Repeat([]byte("a"), 1234))
-			if us, err := p.StorageUsage(ctx, owner, slug); err != nil || us.UsedBytes != 0 {
-				t.Errorf("usage before any listing or confirm: %+v %v", us, err)
-			}
-			l, err := p.Files(ctx, owner, slug, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(l.Files) != 1 || l.Usage.UsedBytes != 1234 || l.Usage.FilesBytes != 1234 {
-				t.Fatalf("after a listing: %+v", l)
-			}
-			// Confirm records the size the store reports.
-			f, err := p.ConfirmUpload(ctx, owner, slug, "logs/a.log")
-			if err != nil || f.Size != 1234 || f.ContentType != "text/plain" {
-				t.Fatalf("confirm: %+v %v", f, err)
-			}
-			// Removed behind the platform's back (the layout is
-			// projects/<id>/files/<name>): a listing notices.
-			st, bucket := p.Storage()
-			key := "projects/" + cp.ID.String() + "/files/logs/a.log"
-			if _, err := st.Stat(ctx, bucket, key); err != nil {
-				t.Fatalf("the documented layout: %v", err)
-			}
-			if err := st.Delete(ctx, bucket, key); err != nil {
-				t.Fatal(err)
-			}
-			if l, err := p.Files(ctx, owner, slug, ""); err != nil || len(l.Files) != 0 || l.Usage.UsedBytes != 0 {
-				t.Errorf("after an out-of-band delete: %+v %v", l, err)
-			}
-			// Site files count too.
-			if _, err := p.PutSiteFile(ctx, owner, slug, "index.html", []byte("<h1>hi</h1>")); err != nil {
-				t.Fatal(err)
-			}
-			if us, _ := p.StorageUsage(ctx, owner, slug); us.SiteBytes != 11 || us.UsedBytes != 11 {
-				t.Errorf("usage with a site file: %+v", us)
-			}
+			f(t, mosaictest.New(t, opts...))
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"sort"
@@ -315,11 +314,7 @@ func TestHostileSiteRequestsNever5xx(t *testing.T) {
 				t.Fatalf("put %s: %v", name, err)
 			}
 		}
-		mux := http.NewServeMux()
-		env.Handler.Mount(mux)
-		srv := httptest.NewServer(env.Handler.Sites(mux))
-		defer srv.Close()
-		host := slug + "." + env.Platform.Domain()
+		srv, host := sitesServer(t, env, slug)
 		paths := []string{"/", "/index.html", "/a/", "/a", "/a/b.css", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
 			"/a/..%2f..%2findex.html", "/%00", "/a%00.html", "/" + strings.Repeat("x/", 800), "/%ff%fe", "/.git/config",
 			"/a//b.css", "/a/./b.css", "/\\..\\index.html", "/index.html?x=%00", "/index.html/", "/nosuch", "//index.html"}

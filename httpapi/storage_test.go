@@ -456,6 +456,17 @@ func TestStorageNotConfigured(t *testing.T) {
 
 // TestSiteServing: a site is served by Host header and at /sites/{slug}/,
 // with the right types, 304, Range, HEAD, gzip and 404s; on both stores.
+// sitesServer serves env's API and, by Host, its projects' sites, as
+// mosaic serve does; host is slug's site.
+func sitesServer(t *testing.T, env *mosaictest.Env, slug string) (srv *httptest.Server, host string) {
+	t.Helper()
+	mux := http.NewServeMux()
+	env.Handler.Mount(mux)
+	srv = httptest.NewServer(env.Handler.Sites(mux))
+	t.Cleanup(srv.Close)
+	return srv, slug + "." + env.Platform.Domain()
+}
+
 func TestSiteServing(t *testing.T) {
 	stores(t, func(t *testing.T, env *mosaictest.Env) {
 		ctx := context.Background()
@@ -473,11 +484,7 @@ func TestSiteServing(t *testing.T) {
 				t.Fatalf("put %s: %v", name, err)
 			}
 		}
-		mux := http.NewServeMux()
-		env.Handler.Mount(mux)
-		srv := httptest.NewServer(env.Handler.Sites(mux))
-		defer srv.Close()
-		host := slug + "." + env.Platform.Domain()
+		srv, host := sitesServer(t, env, slug)
 		get := func(p string, h map[string]string) (int, http.Header, []byte) {
 			t.Helper()
 			if h == nil {
