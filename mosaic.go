@@ -187,6 +187,8 @@ type Platform struct {
 
 	deploy *deployer.Manager // deploy.go
 
+	stop      chan struct{}  // closed by Close: background loops end
+	bg        sync.WaitGroup // background loops: Close waits for them
 	closeOnce sync.Once
 }
 
@@ -253,7 +255,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "database_unavailable", "the control database is unavailable")
 	}
-	p := &Platform{cfg: cfg, db: pool, seal: seal, log: cfg.Logger, publicURL: pub, dbs: cfg.Databases}
+	p := &Platform{cfg: cfg, db: pool, seal: seal, log: cfg.Logger, publicURL: pub, dbs: cfg.Databases, stop: make(chan struct{})}
 	if p.dbs == nil {
 		cl, err := sqlexec.New(sqlexec.Config{
 			Servers: []sqlexec.Server{{Name: "main", AdminURL: cfg.DatabaseURL}},
@@ -295,6 +297,8 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err := p.reapStale(ctx); err != nil {
 		p.log.Warn("could not clean up interrupted project operations", "err", err)
 	}
+	p.bg.Add(1)
+	go p.sweepLoop()
 	if err := p.newDeployer(ctx); err != nil {
 		p.Close()
 		return nil, err
@@ -320,6 +324,10 @@ func Migrate(ctx context.Context, databaseURL string) ([]string, error) {
 // Close releases the platform's connections. It is safe to call more than once.
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
+		if p.stop != nil {
+			close(p.stop)
+			p.bg.Wait()
+		}
 		if p.git != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			p.git.Close(cctx) // drains push subscribers, webhook delivery among them

@@ -483,7 +483,11 @@ func (p *Platform) finishDelete(ctx context.Context, id uuid.UUID, slug, server,
 			return err
 		}
 	}
-	if _, err := p.db.Exec(ctx, `DELETE FROM mosaic.projects WHERE id = $1`, id); err != nil {
+	// The row goes; the id stays in deleted_projects until no upload URL
+	// issued before now can land under it (sweepDeletedStorage).
+	if _, err := p.db.Exec(ctx, `WITH gone AS (DELETE FROM mosaic.projects WHERE id = $1 RETURNING id)
+		INSERT INTO mosaic.deleted_projects (id) SELECT id FROM gone
+		ON CONFLICT (id) DO UPDATE SET deleted_at = now()`, id); err != nil {
 		return dbError(err, "delete project row")
 	}
 	p.log.Info("project deleted", "slug", slug)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaic-platform/mosaic/errs"
 	"github.com/mosaic-platform/mosaic/kv"
@@ -654,6 +655,61 @@ func (p *Platform) deleteObject(ctx context.Context, id uuid.UUID, area, name st
 
 // deleteProjectStorage removes every object of a project (files and site);
 // project deletion is to call it (finishDelete). It is idempotent.
+// sweepGrace is how long after a project's deletion its storage prefix is
+// swept once more: an upload URL issued before the delete works for at most
+// storage.MaxExpires.
+const sweepGrace = storage.MaxExpires + time.Hour
+
+// sweepEvery is how often the platform sweeps the storage of projects
+// deleted more than sweepGrace ago.
+const sweepEvery = time.Hour
+
+// sweepLoop runs sweepDeletedStorage every sweepEvery until Close.
+func (p *Platform) sweepLoop() {
+	defer p.bg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if n, err := p.sweepDeletedStorage(ctx, sweepGrace); err != nil {
+			p.log.Warn("could not sweep the storage of deleted projects", "err", err)
+		} else if n > 0 {
+			p.log.Info("swept the storage of deleted projects", "projects", n)
+		}
+		cancel()
+	}
+}
+
+// sweepDeletedStorage removes what uploads through presigned URLs put
+// under the ids of projects deleted more than grace ago (the delete itself
+// removed everything that was there), then forgets those ids. It returns
+// how many it swept.
+func (p *Platform) sweepDeletedStorage(ctx context.Context, grace time.Duration) (int, error) {
+	rows, err := p.db.Query(ctx, `SELECT id FROM mosaic.deleted_projects
+		WHERE deleted_at < now() - make_interval(secs => $1) ORDER BY deleted_at LIMIT 1000`, grace.Seconds())
+	if err != nil {
+		return 0, dbError(err, "list deleted projects")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return 0, dbError(err, "list deleted projects")
+	}
+	for i, id := range ids {
+		if err := p.deleteProjectStorage(ctx, id); err != nil {
+			return i, err
+		}
+		if _, err := p.db.Exec(ctx, `DELETE FROM mosaic.deleted_projects WHERE id = $1`, id); err != nil {
+			return i, dbError(err, "forget a deleted project")
+		}
+	}
+	return len(ids), nil
+}
+
 func (p *Platform) deleteProjectStorage(ctx context.Context, id uuid.UUID) error {
 	if p.store == nil {
 		return nil

@@ -293,3 +293,65 @@ func TestStorageStaleListingKeepsDeletes(t *testing.T) {
 		t.Fatalf("listing after the object came back: %+v %v", l, err)
 	}
 }
+
+// TestStorageLateUploadSwept: an upload URL issued before a project's
+// delete still works after it (no store can revoke one), so what it puts
+// under the deleted project's id is swept once no such URL can be valid:
+// not before the grace, then all of it, and the id is forgotten.
+func TestStorageLateUploadSwept(t *testing.T) {
+	// One store after the other: the sweep with no grace takes every
+	// deleted id of the control database, which the two Envs share.
+	for _, local := range []bool{false, true} {
+		var opts []mosaictest.Option
+		if local {
+			opts = append(opts, mosaictest.WithLocalStorage())
+		}
+		lateUploadSwept(t, mosaictest.New(t, opts...))
+	}
+}
+
+func lateUploadSwept(t *testing.T, env *mosaictest.Env) {
+	t.Helper()
+	ctx := context.Background()
+	p, owner := env.Platform, env.Account.ID
+	cp := env.Project(t)
+	u, err := p.UploadURL(ctx, owner, cp.Slug, mosaic.UploadRequest{Filename: "late.txt", ContentType: "text/plain", Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeleteProject(ctx, owner, cp.Slug); err != nil {
+		t.Fatal(err)
+	}
+	put(t, u, []byte("late"))
+	st, bucket := p.Storage()
+	left := func() int {
+		n := 0
+		for _, err := range st.List(ctx, bucket, "projects/"+cp.ID.String()+"/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := left(); n != 1 {
+		t.Fatalf("the late upload: %d objects under the deleted project", n)
+	}
+	// Within the grace (an hour here) nothing is swept.
+	if _, err := p.SweepDeletedStorage(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := left(); n != 1 {
+		t.Fatalf("swept within the grace: %d objects left", n)
+	}
+	if n, err := p.SweepDeletedStorage(ctx, 0); err != nil || n < 1 {
+		t.Fatalf("sweep after the grace: %d %v", n, err)
+	}
+	if n := left(); n != 0 {
+		t.Errorf("after the sweep: %d objects under the deleted project", n)
+	}
+	var known bool
+	if err := adminConn(t, env.DatabaseURL).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mosaic.deleted_projects WHERE id = $1)`, cp.ID).Scan(&known); err != nil || known {
+		t.Errorf("the swept id is still listed: %v %v", known, err)
+	}
+}
