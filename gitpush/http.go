@@ -333,8 +333,30 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", l.maxPush))
 			return
 		}
+		if line, ok := clientProtocolError(stderr.String()); ok {
+			httpError(w, http.StatusBadRequest, "not a valid git "+service+" request: "+line)
+			return
+		}
 		httpError(w, http.StatusInternalServerError, "git "+service+" failed")
 	}
+}
+
+// clientProtocolError reports whether git's stderr says that the client's
+// request was malformed (not a failure of the server), with the line that
+// says so.
+func clientProtocolError(stderr string) (string, bool) {
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(line)
+		l := strings.ToLower(line)
+		for _, s := range []string{"protocol error", "bad line length", "expected flush", "expected packfile", "unknown capability",
+			"git upload-pack: not our ref", "bad pack header", "pack signature mismatch", "unexpected end of file", "invalid", "unknown command",
+			"the remote end hung up unexpectedly"} { // the request body ended early: empty or truncated
+			if strings.Contains(l, s) {
+				return line, true
+			}
+		}
+	}
+	return "", false
 }
 
 // reportPush reads the post-receive hook's lines and emits one event.
