@@ -277,7 +277,8 @@ func eventEqual(a, b gitpush.PushEvent) bool {
 }
 
 // When git exits before the client has sent the whole body, the handler
-// answers and returns without waiting for the rest of the body.
+// answers and returns without waiting for the rest of the body; a body
+// that is not git protocol is the client's mistake: 400.
 func TestRPCGitExitsEarly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -294,7 +295,7 @@ func TestRPCGitExitsEarly(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
 }
