@@ -359,8 +359,7 @@ func TestDeployDocker(t *testing.T) {
 			t.Parallel()
 			cp := env.Project(t)
 			pid := cp.ID.String()
-			push(t, env, cp.Slug, true, dockerNodeApp("lifecycle")...)
-			env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+			deployed(t, env, cp.Slug, dockerNodeApp("lifecycle")...)
 			if _, body := site(t, srv, env.Platform, cp.Slug, "/"); !strings.Contains(body, "lifecycle pid=") {
 				t.Fatalf("%q", body)
 			}
@@ -465,8 +464,7 @@ func TestDeployDocker(t *testing.T) {
 		t.Run("git-push", func(t *testing.T) {
 			t.Parallel()
 			cp := env.Project(t)
-			push(t, env, cp.Slug, true, dockerNodeApp("before the push")...)
-			env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+			deployed(t, env, cp.Slug, dockerNodeApp("before the push")...)
 			if s, err := env.Platform.ProjectSettings(ctx, env.Account.ID, cp.Slug); err != nil || !s.AutoDeploy {
 				t.Fatalf("settings after the first deployment: %+v %v", s, err)
 			}
@@ -523,8 +521,7 @@ func TestDeployDocker(t *testing.T) {
 	// reports it running.
 	t.Run("rehydrate", func(t *testing.T) {
 		cp := env.Project(t)
-		push(t, env, cp.Slug, true, dockerNodeApp("survives restarts")...)
-		live := env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+		live := deployed(t, env, cp.Slug, dockerNodeApp("survives restarts")...)
 		c0 := liveContainer(t, cli, cp.ID.String())
 
 		rt2, err := docker.New(docker.Config{Host: host})

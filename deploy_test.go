@@ -66,6 +66,14 @@ func push(t *testing.T, env *mosaictest.Env, slug string, deploy bool, files ...
 	return c, dep
 }
 
+// deployed pushes files (the last with deploy) and waits until the
+// deployment they start is running.
+func deployed(t *testing.T, env *mosaictest.Env, slug string, files ...[2]string) *mosaic.DeployStatus {
+	t.Helper()
+	push(t, env, slug, true, files...)
+	return env.WaitDeploy(t, slug, deployer.StatusRunning)
+}
+
 func goApp(body string) [][2]string {
 	return [][2]string{
 		{"go.mod", "module example.com/app\n\ngo 1.22\n"},
@@ -294,8 +302,7 @@ func TestDeployFailuresKeepServing(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	ctx := context.Background()
 	cp := env.Project(t)
-	push(t, env, cp.Slug, true, goApp("version one")...)
-	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	deployed(t, env, cp.Slug, goApp("version one")...)
 	if _, body := site(t, srv, env.Platform, cp.Slug, "/"); !strings.Contains(body, "version one") {
 		t.Fatalf("v1: %q", body)
 	}
@@ -349,8 +356,7 @@ func TestDeployLifecycle(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	ctx := context.Background()
 	cp := env.Project(t)
-	push(t, env, cp.Slug, true, nodeApp("lifecycle")...)
-	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	deployed(t, env, cp.Slug, nodeApp("lifecycle")...)
 	_, body1 := site(t, srv, env.Platform, cp.Slug, "/")
 	if !strings.Contains(body1, "lifecycle pid=") {
 		t.Fatalf("%q", body1)
@@ -500,8 +506,7 @@ func TestDeployGitPushAutoDeploy(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	ctx := context.Background()
 	cp := env.Project(t)
-	push(t, env, cp.Slug, true, nodeApp("from the api")...)
-	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	deployed(t, env, cp.Slug, nodeApp("from the api")...)
 	s, err := env.Platform.ProjectSettings(ctx, env.Account.ID, cp.Slug)
 	if err != nil || !s.AutoDeploy || s.WebhookID == nil {
 		t.Fatalf("settings after the first deployment: %+v %v", s, err)
@@ -600,8 +605,7 @@ func TestDeployIsolation(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	ctx := context.Background()
 	a := env.Project(t)
-	push(t, env, a.Slug, true, nodeApp("project a")...)
-	env.WaitDeploy(t, a.Slug, deployer.StatusRunning)
+	deployed(t, env, a.Slug, nodeApp("project a")...)
 
 	other, _, _ := env.NewAccount(t)
 	b := func() string {
@@ -659,8 +663,7 @@ func TestDeployRehydrate(t *testing.T) {
 	env := mosaictest.New(t, mosaictest.WithConfig(func(c *mosaic.Config) { cfg = *c }))
 	ctx := context.Background()
 	cp := env.Project(t)
-	push(t, env, cp.Slug, true, nodeApp("survives restarts")...)
-	live := env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	live := deployed(t, env, cp.Slug, nodeApp("survives restarts")...)
 
 	rt2, err := process.New(process.Config{Dir: env.Runtime.Dir()})
 	if err != nil {
@@ -730,8 +733,7 @@ func TestDeploySwapDrains(t *testing.T) {
 	srv := siteServer(t, env.Platform)
 	ctx := context.Background()
 	cp := env.Project(t)
-	push(t, env, cp.Slug, true, slowApp("one")...)
-	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	deployed(t, env, cp.Slug, slowApp("one")...)
 
 	type answer struct {
 		code int
@@ -756,8 +758,7 @@ func TestDeploySwapDrains(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond) // the request is at the old version
 
-	push(t, env, cp.Slug, true, slowApp("two")...)
-	env.WaitDeploy(t, cp.Slug, deployer.StatusRunning)
+	deployed(t, env, cp.Slug, slowApp("two")...)
 	if _, body := site(t, srv, env.Platform, cp.Slug, "/"); body != "two" {
 		t.Fatalf("after the swap: %q", body)
 	}

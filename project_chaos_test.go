@@ -35,8 +35,7 @@ func TestDeleteProjectUnderLoad(t *testing.T) {
 	if _, err := p.SQL(ctx, owner, slug, "CREATE TABLE t (x int)"); err != nil {
 		t.Fatal(err)
 	}
-	push(t, env, slug, true, nodeApp("before the delete")...)
-	env.WaitDeploy(t, slug, deployer.StatusRunning)
+	deployed(t, env, slug, nodeApp("before the delete")...)
 
 	var stop atomic.Bool
 	var calls, refused atomic.Int64

@@ -238,11 +238,12 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		return
 	}
 	// Git may answer (progress, v2 sections) while the body is still coming.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex()
 	// A big push outlasts a server's ReadTimeout (mosaic serve: 2 minutes):
 	// a minute plus a second per 64 KiB of the largest push, as the local
 	// store gives a presigned upload.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute + time.Duration(l.maxPush/(64<<10))*time.Second))
+	_ = rc.SetReadDeadline(time.Now().Add(time.Minute + time.Duration(l.maxPush/(64<<10))*time.Second))
 
 	env := protocolEnv(gitProtocol(r))
 	runCtx := ctx
@@ -290,7 +291,7 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		io.Copy(stdin, in)
 		stdin.Close()
 	}()
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w), start: func() {
+	fw := &flushWriter{w: w, rc: rc, start: func() {
 		h := w.Header()
 		h.Set("Content-Type", "application/x-"+service+"-result")
 		noCache(h)
@@ -301,7 +302,6 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		io.Copy(io.Discard, stdout) // let git finish writing; its output has nowhere to go
 	}
 	waitErr := cmd.Wait() // closes stdin: a copy blocked writing to git ends
-	rc := http.NewResponseController(w)
 	select {
 	case <-copied:
 	default: // blocked reading a body git did not need: unblock the read
@@ -348,8 +348,10 @@ func clientProtocolError(stderr string) (string, bool) {
 	for _, line := range strings.Split(stderr, "\n") {
 		line = strings.TrimSpace(line)
 		l := strings.ToLower(line)
-		for _, s := range []string{"protocol error", "bad line length", "expected flush", "expected packfile", "unknown capability",
-			"git upload-pack: not our ref", "bad pack header", "pack signature mismatch", "unexpected end of file", "invalid", "unknown command",
+		// What git says of a client's request that is not its protocol;
+		// anything else (a broken repository, a full disk) stays a 500.
+		for _, s := range []string{"protocol error", "bad line length", "expected flush", "unknown capability",
+			"not our ref", "bad pack header", "pack signature mismatch",
 			"the remote end hung up unexpectedly"} { // the request body ended early: empty or truncated
 			if strings.Contains(l, s) {
 				return line, true

@@ -684,14 +684,7 @@ func TestGeneratedDockerfiles(t *testing.T) {
 			// The builder, always: the generated Dockerfile is the recipe
 			// (TestBuildWithoutBuilder compares the shortcut with it).
 			rt, _ := setup(t, docker.Config{AlwaysBuild: true}, app.image)
-			fsys := fstest.MapFS{}
-			for name, body := range app.files {
-				fsys[name] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
-			}
-			plan, err := deployer.Detect(fsys)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := detect(t, app.files)
 			if plan.Stack != app.stack {
 				t.Fatalf("Detect: stack %q, want %q", plan.Stack, app.stack)
 			}
@@ -767,6 +760,20 @@ func uncachedBeforeSource(log string) []string {
 	return missed
 }
 
+// detect is deployer.Detect of a tree given as name → content.
+func detect(t *testing.T, files map[string]string) deployer.Plan {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for name, body := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
+	}
+	plan, err := deployer.Detect(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
 // TestBuildWithoutBuilder: the Dockerfiles with no RUN step (a static site,
 // a Node app without dependencies) are made without the builder, into an
 // image with the configuration and the files the builder gives them.
@@ -791,14 +798,7 @@ func TestBuildWithoutBuilder(t *testing.T) {
 			t.Parallel()
 			builder, cli := setup(t, docker.Config{AlwaysBuild: true}, app.image)
 			direct, _ := setup(t, docker.Config{}, app.image)
-			fsys := fstest.MapFS{}
-			for name, body := range app.files {
-				fsys[name] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
-			}
-			plan, err := deployer.Detect(fsys)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := detect(t, app.files)
 			dockerfile := deployer.Dockerfile(plan, images)
 			bl := buildLabels()
 			viaBuilder, blog := buildWith(t, builder, app.files, dockerfile, bl)
