@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,14 +13,14 @@ import (
 
 // presigner computes SigV4 query-string signatures
 // (docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html)
-// for one endpoint. It keeps, per day, the signing key as an HMAC whose
-// keyed state is cloned for each URL, and the encoded credential, and it
-// builds the canonical request in one buffer: a URL costs one SHA-256 of
-// the canonical request and one HMAC block, where minio-go's Presign
-// derives the key with four HMACs and builds the request through
-// url.Values and http.Header on every call (BenchmarkPresign). The
-// contract suite checks its URLs against a real server, and a test checks
-// that it signs exactly as minio-go does.
+// for one endpoint. It keeps, per day, the signing key as HMAC-SHA256's
+// inner and outer key blocks, and the encoded credential, and it builds
+// the canonical request in one stack buffer: a URL costs one SHA-256 of
+// the canonical request and one HMAC, with no allocation but the URL
+// itself, where minio-go's Presign derives the key with four HMACs and
+// builds the request through url.Values and http.Header on every call
+// (BenchmarkPresign). The contract suite checks its URLs against a real
+// server, and a test checks that it signs exactly as minio-go does.
 type presigner struct {
 	scheme, host string // the endpoint's
 	virtual      bool   // bucket in the host name
@@ -35,10 +34,10 @@ type presigner struct {
 
 // signingDay is what every URL signed on one day shares.
 type signingDay struct {
-	day        string      // yyyymmdd
-	mac        hash.Cloner // HMAC-SHA256 keyed with the day's signing key, nothing written
-	scope      string      // day/region/s3/aws4_request
-	credential string      // URI-encoded access/scope
+	day        string                 // yyyymmdd
+	ipad, opad [sha256.BlockSize]byte // the day's signing key XOR 0x36 and 0x5c: HMAC's key blocks
+	scope      string                 // day/region/s3/aws4_request
+	credential string                 // URI-encoded access/scope
 }
 
 const (
@@ -47,19 +46,38 @@ const (
 )
 
 // signing returns what the URLs of day (yyyymmdd) share.
-func (p *presigner) signing(day string) *signingDay {
+func (p *presigner) signing(day []byte) *signingDay {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.day == nil || p.day.day != day {
-		k := hmacSHA256([]byte("AWS4"+p.secret), day)
+	if p.day == nil || p.day.day != string(day) {
+		k := hmacSHA256([]byte("AWS4"+p.secret), string(day))
 		k = hmacSHA256(k, p.region)
 		k = hmacSHA256(k, "s3")
 		k = hmacSHA256(k, "aws4_request")
-		scope := day + "/" + p.region + "/s3/aws4_request"
-		cred := string(appendURIEncoded(nil, p.access+"/"+scope, false))
-		p.day = &signingDay{day: day, mac: hmac.New(sha256.New, k).(hash.Cloner), scope: scope, credential: cred}
+		sd := &signingDay{day: string(day), scope: string(day) + "/" + p.region + "/s3/aws4_request"}
+		sd.credential = string(appendURIEncoded(nil, p.access+"/"+sd.scope, false))
+		for i := range sd.ipad { // k is 32 bytes: shorter than a block, so used as is
+			var c byte
+			if i < len(k) {
+				c = k[i]
+			}
+			sd.ipad[i], sd.opad[i] = c^0x36, c^0x5c
+		}
+		p.day = sd
 	}
 	return p.day
+}
+
+// mac is HMAC-SHA256 (RFC 2104) of msg under the day's signing key,
+// computed on the stack: SHA-256(opad || SHA-256(ipad || msg)).
+func (sd *signingDay) mac(msg []byte) [sha256.Size]byte {
+	var ib [sha256.BlockSize + 192]byte
+	in := append(append(ib[:0], sd.ipad[:]...), msg...)
+	inner := sha256.Sum256(in)
+	var ob [sha256.BlockSize + sha256.Size]byte
+	copy(ob[:], sd.opad[:])
+	copy(ob[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(ob[:])
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -89,7 +107,7 @@ func appendURIEncoded(b []byte, s string, path bool) []byte {
 func (p *presigner) presign(method, bucket, key string, expires time.Duration, now time.Time, hdrNames, hdrValues []string) *url.URL {
 	now = now.UTC()
 	var stampBuf [16]byte
-	stamp := string(now.AppendFormat(stampBuf[:0], amzDate))
+	stamp := now.AppendFormat(stampBuf[:0], amzDate)
 	sd := p.signing(stamp[:8])
 	host := p.host
 	if p.virtual {
@@ -97,9 +115,10 @@ func (p *presigner) presign(method, bucket, key string, expires time.Duration, n
 	}
 
 	// One buffer: the path, then the query, then the rest of the
-	// canonical request; path and query are slices of it.
-	b := make([]byte, 0, 512+3*len(key))
-	b = append(b, method...)
+	// canonical request; path and query are slices of it. It lives on
+	// the stack unless the key is long.
+	var buf [1024]byte
+	b := append(buf[:0], method...)
 	b = append(b, '\n')
 	pathAt := len(b)
 	b = append(b, '/')
@@ -147,28 +166,36 @@ func (p *presigner) presign(method, bucket, key string, expires time.Duration, n
 	b = append(b, "\nUNSIGNED-PAYLOAD"...)
 	sum := sha256.Sum256(b)
 
-	mac, err := sd.mac.Clone()
-	if err != nil {
-		panic("s3: HMAC-SHA256 cannot be cloned: " + err.Error()) // the standard library's always can
-	}
-	var sts [128]byte
+	var sts [160]byte
 	st := append(sts[:0], "AWS4-HMAC-SHA256\n"...)
 	st = append(st, stamp...)
 	st = append(st, '\n')
 	st = append(st, sd.scope...)
 	st = append(st, '\n')
 	st = hex.AppendEncode(st, sum[:])
-	mac.Write(st)
-	var sig [sha256.Size]byte
+	sig := sd.mac(st)
 
-	rawPath := string(b[pathAt:pathEnd])
-	q := make([]byte, 0, queryEnd-queryAt+len("&X-Amz-Signature=")+2*sha256.Size)
-	q = append(q, b[queryAt:queryEnd]...)
-	q = append(q, "&X-Amz-Signature="...)
-	q = hex.AppendEncode(q, mac.Sum(sig[:0]))
-	u := &url.URL{Scheme: p.scheme, Host: host, RawPath: rawPath, RawQuery: string(q)}
-	if dec, err := url.PathUnescape(rawPath); err == nil {
-		u.Path = dec
+	// One string holds the path and the query: "/bucket/key?query".
+	var out strings.Builder
+	out.Grow(pathEnd - pathAt + 1 + queryEnd - queryAt + len("&X-Amz-Signature=") + 2*sha256.Size)
+	out.Write(b[pathAt:pathEnd])
+	out.WriteByte('?')
+	out.Write(b[queryAt:queryEnd])
+	out.WriteString("&X-Amz-Signature=")
+	var sigHex [2 * sha256.Size]byte
+	hex.Encode(sigHex[:], sig[:])
+	out.Write(sigHex[:])
+	whole := out.String()
+	rawPath, query := whole[:pathEnd-pathAt], whole[pathEnd-pathAt+1:]
+	u := &url.URL{Scheme: p.scheme, Host: host, RawQuery: query}
+	if strings.IndexByte(rawPath, '%') < 0 {
+		// Only unreserved characters and "/": the path is its own
+		// escaped form, in SigV4's encoding and in net/url's.
+		u.Path = rawPath
+	} else if dec, err := url.PathUnescape(rawPath); err == nil {
+		u.Path, u.RawPath = dec, rawPath
+	} else {
+		u.RawPath = rawPath
 	}
 	return u
 }
