@@ -107,8 +107,8 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.opts.Prefix == "" {
 		mux.Handle("/", h)
 	} else {
-		mux.Handle(h.opts.Prefix+"/", http.StripPrefix(h.opts.Prefix, h))
-		mux.Handle(h.opts.Prefix, http.StripPrefix(h.opts.Prefix, h))
+		mux.HandleFunc(h.opts.Prefix+"/", h.prefixed)
+		mux.HandleFunc(h.opts.Prefix, h.prefixed)
 	}
 	mux.Handle("GET /healthz", h.Health())
 	mux.Handle("/git/", http.StripPrefix("/git", h.p.GitHandler()))
@@ -198,18 +198,49 @@ func firstSegment(path string) string {
 
 // ServeHTTP serves a request whose path is relative to the prefix.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, false, "", "")
+}
+
+// prefixed serves the API under the prefix, as Mount mounts it: what
+// http.StripPrefix does, in the one request copy serve makes anyway.
+func (h *Handler) prefixed(w http.ResponseWriter, r *http.Request) {
+	path, ok := strings.CutPrefix(r.URL.Path, h.opts.Prefix)
+	raw, okRaw := strings.CutPrefix(r.URL.RawPath, h.opts.Prefix)
+	if !ok || (r.URL.RawPath != "" && !okRaw) {
+		http.NotFound(w, r)
+		return
+	}
+	if path == "" {
+		path = "/"
+	}
+	if r.URL.RawPath == "" {
+		raw = ""
+	}
+	h.serve(w, r, true, path, raw)
+}
+
+// serve serves r; when strip is set, with path (and raw, its escaped form
+// when the URL has one) as its path relative to the prefix.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, strip bool, path, raw string) {
 	start := time.Now()
-	rid := r.Header.Get("X-Request-ID")
+	rid := r.Header.Get("X-Request-Id") // canonical spelling: Get need not allocate one
 	if !validRequestID(rid) {
 		rid = newRequestID()
 	}
-	// One context value per request holds its id and, once authenticated,
-	// its principal: one request copy instead of one per value.
+	// One allocation per request holds its id, its principal once
+	// authenticated (a context value) and the status recorder, and one
+	// request copy carries the context and the stripped path.
 	info := &requestInfo{id: rid}
+	info.rec.ResponseWriter = w
+	rec := &info.rec
 	ctx := context.WithValue(r.Context(), ctxRequestInfo{}, info)
 	r = r.WithContext(ctx)
-	w.Header().Set("X-Request-ID", rid)
-	rec := &statusRecorder{ResponseWriter: w}
+	if strip {
+		u := *r.URL
+		u.Path, u.RawPath = path, raw
+		r.URL = &u
+	}
+	w.Header()["X-Request-Id"] = []string{rid}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -220,9 +251,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.writeError(rec, r, errs.Internalf(errors.New("panic"), "serve %s %s", r.Method, r.URL.Path))
 			}
 		}
-		h.log.InfoContext(ctx, "http request", "request_id", rid, "method", r.Method, "path", r.URL.Path,
-			"status", rec.status(), "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"remote", r.RemoteAddr)
+		// Enabled first: the access log's attributes cost allocations
+		// even when a handler discards them.
+		if h.log.Enabled(ctx, slog.LevelInfo) {
+			h.log.LogAttrs(ctx, slog.LevelInfo, "http request", slog.String("request_id", rid), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", rec.status()), slog.Int64("bytes", rec.bytes),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("remote", r.RemoteAddr))
+		}
 	}()
 
 	if h.cors.apply(rec, r) {
@@ -269,7 +304,7 @@ func (h *Handler) authenticate(r *http.Request) (*mosaic.Principal, error) {
 			return nil, errs.New(errs.Unauthorized, "api_key_in_query", "send the API key in the X-API-Key header, never in the URL")
 		}
 	}
-	key := r.Header.Get("X-API-Key")
+	key := r.Header.Get("X-Api-Key") // X-API-Key, canonically spelt: Get need not allocate it
 	if key == "" {
 		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 			key = strings.TrimSpace(a[7:])
@@ -287,6 +322,7 @@ type ctxRequestInfo struct{}
 type requestInfo struct {
 	id        string
 	principal *mosaic.Principal // nil until authenticated
+	rec       statusRecorder
 }
 
 func principal(r *http.Request) *mosaic.Principal {
