@@ -64,14 +64,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 	}()
 	buf.Reset()
-	enc := json.NewEncoder(buf)
-	// URLs keep their & as is (not \u0026): the answers are JSON served
-	// with nosniff, never HTML, and a URL copied out of them must work.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil { // Encode ends with '\n'
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"detail":"internal error: the response could not be encoded","error":"internal"}` + "\n")
+	fast := false
+	if fe, ok := v.(fastEncoder); ok {
+		var b []byte
+		if b, fast = fe.appendJSON(buf.AvailableBuffer()); fast {
+			buf.Write(b)
+		}
+	}
+	if !fast {
+		enc := json.NewEncoder(buf)
+		// URLs keep their & as is (not \u0026): the answers are JSON served
+		// with nosniff, never HTML, and a URL copied out of them must work.
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil { // Encode ends with '\n'
+			status = http.StatusInternalServerError
+			buf.Reset()
+			buf.WriteString(`{"detail":"internal error: the response could not be encoded","error":"internal"}` + "\n")
+		}
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
@@ -108,6 +117,9 @@ func decodeJSON(r *http.Request, v any) error {
 	b := buf.Bytes()
 	if len(bytes.Trim(b, " \t\r\n")) == 0 {
 		return jsonError(io.EOF)
+	}
+	if fd, ok := v.(fastDecoder); ok && fd.decodeFast(b) {
+		return nil
 	}
 	// Unmarshal copies what it keeps (strings, json.RawMessage), so the
 	// buffer can go back to the pool.

@@ -104,7 +104,7 @@ func (h *Handler) uploadURL(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, uploadURLJSON{u})
 	return nil
 }
 
