@@ -208,9 +208,7 @@ func (p *Platform) Authenticate(ctx context.Context, key string) (*Principal, er
 	if !ValidKeyFormat(key) {
 		return nil, errs.New(errs.Unauthorized, "invalid_api_key", "the API key is not valid")
 	}
-	h := hashKey(key)
-	var hk [32]byte
-	copy(hk[:], h)
+	hk := sha256.Sum256([]byte(key)) // hashKey's, without its allocation on the cached path
 	now := p.now()
 	if v, ok := p.authCache.Load(hk); ok {
 		e := v.(*authEntry)
@@ -223,6 +221,7 @@ func (p *Platform) Authenticate(ctx context.Context, key string) (*Principal, er
 	var (
 		pr     Principal
 		stored []byte
+		h      = hashKey(key) // a copy: a slice of hk would move hk to the heap
 	)
 	err := p.db.QueryRow(ctx, `SELECT k.hash, k.id, k.account_id, k.prefix, k.name, k.created_at, k.expires_at,
 			k.revoked_at, k.last_used_at, k.replaced_by, a.email, a.name, a.created_at

@@ -174,7 +174,8 @@ func (p *Platform) StorageHandler() http.Handler {
 func (p *Platform) Storage() (storage.Store, string) { return p.store, p.bucket }
 
 // storageTenant resolves one of owner's projects for a storage call: the
-// project, its plan, and a store that is ready for writes.
+// project (shared: read only), its plan, and a store that is ready for
+// writes.
 func (p *Platform) storageTenant(ctx context.Context, owner uuid.UUID, slug string) (*Project, Plan, error) {
 	t, err := p.tenant(ctx, owner, slug)
 	if err != nil {
@@ -184,8 +185,9 @@ func (p *Platform) storageTenant(ctx context.Context, owner uuid.UUID, slug stri
 		return nil, Plan{}, errs.New(errs.Unavailable, "storage_not_configured", "object storage is not configured on this platform")
 	}
 	plan, _ := p.Plan(t.pr.Plan)
-	pr := t.pr
-	return &pr, plan, nil
+	// The cache entry's own copy: entries are never changed once made
+	// (a change makes a new one), and storage calls only read it.
+	return &t.pr, plan, nil
 }
 
 // ensureBucket creates the bucket once, for stores that need it.
@@ -211,11 +213,30 @@ func checkName(id uuid.UUID, area, name string) (string, error) {
 	if err := storage.CheckKey(name); err != nil {
 		return "", err
 	}
-	key := areaPrefix(id, area) + name
+	// areaPrefix(id, area) + name, in one allocation.
+	var kb [256]byte
+	b := append(kb[:0], "projects/"...)
+	b = appendUUID(b, id)
+	b = append(b, '/')
+	b = append(b, area...)
+	b = append(b, '/')
+	key := string(append(b, name...))
 	if len(key) > storage.MaxKeyBytes {
 		return "", errs.New(errs.Invalid, "invalid_key", "a file name has at most %d bytes here (this one has %d)", storage.MaxKeyBytes-len(areaPrefix(id, area)), len(name))
 	}
 	return key, nil
+}
+
+// appendUUID appends id as uuid.UUID.String writes it.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	const hexd = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexd[c>>4], hexd[c&15])
+	}
+	return b
 }
 
 func fileNotFound(name string) error {
