@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mosaic-platform/mosaic/errs"
@@ -291,10 +292,23 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		io.Copy(stdin, in)
 		stdin.Close()
 	}()
+	// bodyDone reports whether the whole request body has been read. A
+	// connection whose request body is not is closed after the answer:
+	// neither the server's drain of the rest (which in full-duplex mode
+	// can race its read of the next request: a panic in net/http, seen on
+	// Go 1.26) nor the failed read below that stops it may be followed by
+	// another request on the connection, whose context net/http has by
+	// then cancelled.
+	bodyDone := func() bool {
+		return body.eof.Load() || (r.ContentLength >= 0 && body.n.Load() >= r.ContentLength)
+	}
 	fw := &flushWriter{w: w, rc: rc, start: func() {
 		h := w.Header()
 		h.Set("Content-Type", "application/x-"+service+"-result")
 		noCache(h)
+		if !bodyDone() { // git answers before the body has all come: rare
+			h.Set("Connection", "close")
+		}
 		w.WriteHeader(http.StatusOK)
 	}}
 	_, copyErr := io.Copy(fw, stdout)
@@ -308,11 +322,13 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		rc.SetReadDeadline(time.Now())
 		<-copied
 	}
-	if !body.eof {
-		// Part of the body is unread. Make the server's own reads fail too,
-		// so it closes the connection instead of draining the rest, which in
-		// full-duplex mode can start a background read that races its
-		// read of the next request (a panic in net/http, seen on Go 1.26).
+	if !bodyDone() {
+		// Part of the body is unread: the server must not drain it (see
+		// bodyDone), so its reads fail from now on, and the connection
+		// closes after the answer (fw.start said so if the answer began).
+		if !fw.started {
+			w.Header().Set("Connection", "close")
+		}
 		rc.SetReadDeadline(time.Now())
 	}
 
@@ -327,7 +343,7 @@ func (l *Local) rpc(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		tooLarge = true
 	}
 	l.log.WarnContext(ctx, "gitpush: git "+service+" failed", "project", project, "error", waitErr, "copy_error", copyErr,
-		"body_error", body.err, "body_bytes", body.n, "stderr", strings.TrimSpace(stderr.String()))
+		"body_error", body.err, "body_bytes", body.n.Load(), "stderr", strings.TrimSpace(stderr.String()))
 	if !fw.started {
 		if tooLarge {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", l.maxPush))
@@ -413,19 +429,21 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// countingReader records how much was read and the first error other than EOF.
+// countingReader records how much was read and the first error other than
+// EOF. n and eof may be read while another goroutine reads; err only once
+// it is done.
 type countingReader struct {
 	r   io.Reader
-	n   int64
+	n   atomic.Int64
 	err error
-	eof bool
+	eof atomic.Bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	if err == io.EOF {
-		c.eof = true
+		c.eof.Store(true)
 	} else if err != nil && c.err == nil {
 		c.err = err
 	}

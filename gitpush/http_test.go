@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
@@ -297,5 +298,56 @@ func TestRPCGitExitsEarly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestRPCUnreadBodyClosesConnection: when git leaves part of a request
+// body unread, the answer closes the connection, and the client's next
+// request (on a new connection) is served; a request whose body was all
+// read keeps its connection. The test server has no ReadTimeout, as a mux
+// mounted without timeouts: on the old code the next request reused the
+// connection, whose context net/http had cancelled, and failed with 500.
+func TestRPCUnreadBodyClosesConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create("unread-test")
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	var reused []bool
+	send := func(method, path, ctype, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.srv.URL+"/git/unread-test.git"+path, strings.NewReader(body))
+		req.SetBasicAuth(testUser, testPass)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	const refs = "/info/refs?service=git-upload-pack"
+	if r := send("GET", refs, "", ""); r.StatusCode != 200 || r.Close {
+		t.Fatalf("info/refs: %d, close %v", r.StatusCode, r.Close)
+	}
+	// Git reads all of a flush-only request: the connection stays.
+	if r := send("POST", "/git-upload-pack", "application/x-git-upload-pack-request", "0000"); r.StatusCode >= 500 || r.Close {
+		t.Fatalf("flush-only request: %d, close %v", r.StatusCode, r.Close)
+	}
+	// Git refuses the first bytes of 70,000 and reads no more.
+	r := send("POST", "/git-receive-pack", "application/x-git-receive-pack-request", strings.Repeat("z", 70000))
+	if r.StatusCode != http.StatusBadRequest || !r.Close {
+		t.Fatalf("garbage push: %d, close %v; want 400 and Connection: close", r.StatusCode, r.Close)
+	}
+	if r := send("GET", refs, "", ""); r.StatusCode != 200 {
+		t.Fatalf("info/refs after the abandoned body: %d", r.StatusCode)
+	}
+	if want := []bool{false, true, true, false}; !slices.Equal(reused, want) {
+		t.Fatalf("connections reused %v, want %v", reused, want)
 	}
 }

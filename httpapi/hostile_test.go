@@ -422,10 +422,9 @@ func TestHostileGitRequestsNever5xx(t *testing.T) {
 			if i := strings.IndexByte(req.URL.Opaque, '?'); i >= 0 {
 				req.URL.RawQuery, req.URL.Opaque = req.URL.Opaque[i+1:], req.URL.Opaque[:i]
 			}
-			// Each probe on its own connection: a connection that served a
-			// request whose body git left unread is closed by the server,
-			// and reusing it is a known issue (see the session note).
-			req.Close = true
+			// Probes share keep-alive connections on purpose: one whose
+			// body git left unread must close its connection, or the next
+			// probe on it fails (TestRPCUnreadBodyClosesConnection).
 			if key != "" {
 				req.SetBasicAuth("x", key)
 			}
