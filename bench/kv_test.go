@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,8 +112,11 @@ func startWebdis(b *testing.B, bin, dir string, redisPort int) string {
 	return ""
 }
 
-// load runs b.N calls of fn over conc goroutines and reports throughput
-// and latency percentiles.
+// load runs b.N calls of fn over conc goroutines and reports throughput,
+// latency percentiles, and the CPU time the whole test process (client and
+// server) spent per call: on a shared machine throughput moves with the
+// neighbours' load, while CPU per call mostly does not, so ratios of
+// cpu-µs are the steadier comparison of two handlers.
 func load(b *testing.B, conc int, fn func() error) {
 	b.Helper()
 	lat := make([][]time.Duration, conc)
@@ -123,6 +127,7 @@ func load(b *testing.B, conc int, fn func() error) {
 	}
 	errc := make(chan error, conc)
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	for g := range conc {
 		wg.Add(1)
@@ -142,6 +147,7 @@ func load(b *testing.B, conc int, fn func() error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	close(errc)
 	for err := range errc {
@@ -155,6 +161,16 @@ func load(b *testing.B, conc int, fn func() error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (kb *kvBench) post(op, body string) error {

@@ -41,7 +41,8 @@ func fetch(hc *http.Client, req *http.Request, want int) error {
 // (API key, project, quota check, presign on MinIO's S3 store, JSON),
 // against minio-go's PresignedPutObject alone (in process, no HTTP) and an
 // empty net/http handler that answers a JSON body of the same size, at 1
-// and 50 concurrent connections.
+// and 50 concurrent connections; then the two at 50 connections in
+// interleaved rounds (paired), the figure the target is about.
 func BenchmarkStoragePresign(b *testing.B) {
 	env := mosaictest.New(b)
 	if env.S3 == nil {
@@ -73,6 +74,12 @@ func BenchmarkStoragePresign(b *testing.B) {
 		w.Write(sample)
 	}))
 	defer empty.Close()
+	emptyReq := func() error {
+		req, _ := http.NewRequest("POST", empty.URL, bytes.NewReader(body))
+		req.Header.Set("X-API-Key", env.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		return fetch(hc, req, 200)
+	}
 	st, err := s3.New(s3.Config{Endpoint: env.S3.Endpoint, AccessKey: env.S3.AccessKey, SecretKey: env.S3.SecretKey, URLStyle: s3.StylePath})
 	if err != nil {
 		b.Fatal(err)
@@ -111,20 +118,20 @@ func BenchmarkStoragePresign(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("c=%d/empty_nethttp", conc), func(b *testing.B) {
-			load(b, conc, func() error {
-				req, _ := http.NewRequest("POST", empty.URL, bytes.NewReader(body))
-				req.Header.Set("X-API-Key", env.APIKey)
-				req.Header.Set("Content-Type", "application/json")
-				return fetch(hc, req, 200)
-			})
+			load(b, conc, emptyReq)
 		})
 	}
+	// The target's figure: 40 interleaved rounds of 4,000 calls each way.
+	b.Run("c=50/paired_vs_empty", func(b *testing.B) {
+		paired(b, 50, 40, 4000, func() error { return fetch(hc, upload(), 200) }, emptyReq)
+	})
 }
 
 // BenchmarkSiteServe: GETs of a project's site files (local store, by Host
 // header) against http.FileServer over the same files in a directory, at 1
 // and 50 concurrent connections. No compression on either side; a last
-// run shows ours with gzip.
+// run shows ours with gzip, and then the two at 50 connections in
+// interleaved rounds (paired).
 func BenchmarkSiteServe(b *testing.B) {
 	env := mosaictest.New(b, mosaictest.WithLocalStorage())
 	ctx := context.Background()
@@ -187,4 +194,6 @@ func BenchmarkSiteServe(b *testing.B) {
 		b.Run(fmt.Sprintf("c=%d/http_fileserver", conc), func(b *testing.B) { load(b, conc, get(theirs.URL, false)) })
 	}
 	b.Run("c=50/mosaic_site_gzip", func(b *testing.B) { load(b, 50, get(ours.URL, true)) })
+	// The target's figure: 40 interleaved rounds of 4,000 GETs each way.
+	b.Run("c=50/paired_vs_fileserver", func(b *testing.B) { paired(b, 50, 40, 4000, get(ours.URL, false), get(theirs.URL, false)) })
 }
