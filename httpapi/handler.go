@@ -206,8 +206,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) prefixed(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, h.opts.Prefix)
 	raw, okRaw := strings.CutPrefix(r.URL.RawPath, h.opts.Prefix)
-	if !ok || (r.URL.RawPath != "" && !okRaw) {
-		http.NotFound(w, r)
+	if !ok || (r.URL.RawPath != "" && !okRaw) { // as StripPrefix: the escaped path must have the prefix too
+		h.writeError(w, r, errs.New(errs.NotFound, "route_not_found", "no route %s %s; GET %s/ lists the routes", r.Method, r.URL.Path, h.opts.Prefix))
 		return
 	}
 	if path == "" {

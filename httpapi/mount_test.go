@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mosaic-platform/mosaic/mosaictest"
@@ -39,6 +40,7 @@ func TestMountStripsAsStripPrefix(t *testing.T) {
 		prefix + "/%2e%2e/" + slug + "/files",
 		prefix + "/" + slug + "/../whoami",
 		prefix + "/whoami", prefix + "/nope", prefix + "x/whoami",
+		"/" + strings.Replace(prefix[1:], "/", "%2F", 1) + "/whoami", // one segment: neither mount's pattern
 	}
 	for _, p := range paths {
 		for _, m := range []string{"GET", "HEAD", "OPTIONS", "PATCH"} { // nothing that changes state
