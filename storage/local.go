@@ -63,11 +63,12 @@ type LocalConfig struct {
 // other keys ("a" and "a/b"; the second write is a Conflict, 409), and one
 // segment of a key has at most 255 bytes (the filesystem's limit).
 type Local struct {
-	cfg       LocalConfig
-	root      *os.Root
-	dirf      *os.File // the same directory, for openBeneath (nil: use root)
-	noOpenat2 atomic.Bool
-	baseURL   *url.URL
+	cfg        LocalConfig
+	ipad, opad [sha256.BlockSize]byte // HMAC-SHA256's key blocks for cfg.Secret
+	root       *os.Root
+	dirf       *os.File // the same directory, for openBeneath (nil: use root)
+	noOpenat2  atomic.Bool
+	baseURL    *url.URL
 }
 
 var _ Store = (*Local)(nil)
@@ -88,6 +89,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		cfg.Now = time.Now
 	}
 	l := &Local{cfg: cfg}
+	l.ipad, l.opad = hmacPads(cfg.Secret)
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -479,10 +481,56 @@ const (
 	qSignature = "X-Mosaic-Signature"
 )
 
+// sign returns the hex HMAC-SHA256, under the store's secret, of a URL's
+// fields.
 func (l *Local) sign(method, bucket, key string, expires int64, ct string, size, max int64) string {
-	m := hmac.New(sha256.New, l.cfg.Secret)
-	fmt.Fprintf(m, "mosaic-presign-v1\n%s\n%s\n%s\n%d\n%s\n%d\n%d", method, bucket, key, expires, ct, size, max)
-	return hex.EncodeToString(m.Sum(nil))
+	return string(l.appendSignature(nil, method, bucket, key, expires, ct, size, max))
+}
+
+// appendSignature appends sign's signature to b. It signs the message
+// "mosaic-presign-v1\n" method, bucket, key, expires, ct, size and max
+// (one per line) with HMAC-SHA256 computed from the secret's key blocks on
+// the stack (RFC 2104: SHA-256(opad || SHA-256(ipad || message))).
+func (l *Local) appendSignature(b []byte, method, bucket, key string, expires int64, ct string, size, max int64) []byte {
+	var mb [sha256.BlockSize + 448]byte
+	m := append(mb[:0], l.ipad[:]...)
+	m = append(m, "mosaic-presign-v1\n"...)
+	m = append(m, method...)
+	m = append(m, '\n')
+	m = append(m, bucket...)
+	m = append(m, '\n')
+	m = append(m, key...)
+	m = append(m, '\n')
+	m = strconv.AppendInt(m, expires, 10)
+	m = append(m, '\n')
+	m = append(m, ct...)
+	m = append(m, '\n')
+	m = strconv.AppendInt(m, size, 10)
+	m = append(m, '\n')
+	m = strconv.AppendInt(m, max, 10)
+	inner := sha256.Sum256(m)
+	var ob [sha256.BlockSize + sha256.Size]byte
+	copy(ob[:], l.opad[:])
+	copy(ob[sha256.BlockSize:], inner[:])
+	sum := sha256.Sum256(ob[:])
+	return hex.AppendEncode(b, sum[:])
+}
+
+// hmacPads returns HMAC-SHA256's inner and outer key blocks for secret.
+func hmacPads(secret []byte) (ipad, opad [sha256.BlockSize]byte) {
+	k := secret
+	if len(k) > sha256.BlockSize {
+		h := sha256.Sum256(k)
+		k = h[:]
+	}
+	for i := range ipad {
+		var c byte
+		if i < len(k) {
+			c = k[i]
+		}
+		ipad[i], opad[i] = c^0x36, c^0x5c
+	}
+	return ipad, opad
 }
 
 func (l *Local) presign(method, bucket, key string, expires time.Duration, ct string, size, max int64) (*url.URL, error) {
@@ -496,26 +544,66 @@ func (l *Local) presign(method, bucket, key string, expires time.Duration, ct st
 		return nil, err
 	}
 	exp := l.cfg.Now().Add(expires).Unix()
-	q := url.Values{}
-	q.Set(qExpires, strconv.FormatInt(exp, 10))
+	// The query as url.Values.Encode writes it: names sorted, values
+	// query-escaped.
+	var qb [256]byte
+	q := qb[:0]
 	if method == http.MethodPut {
-		q.Set(qType, ct)
-		if size > 0 {
-			q.Set(qSize, strconv.FormatInt(size, 10))
-		} else if max > 0 {
-			q.Set(qMax, strconv.FormatInt(max, 10))
+		q = append(q, qType+"="...)
+		q = appendQueryEscaped(q, ct)
+		q = append(q, '&')
+	}
+	q = append(q, qExpires+"="...)
+	q = strconv.AppendInt(q, exp, 10)
+	if method == http.MethodPut && size <= 0 && max > 0 {
+		q = append(q, "&"+qMax+"="...)
+		q = strconv.AppendInt(q, max, 10)
+	}
+	q = append(q, "&"+qSignature+"="...)
+	q = l.appendSignature(q, method, bucket, key, exp, ct, size, max)
+	if method == http.MethodPut && size > 0 {
+		q = append(q, "&"+qSize+"="...)
+		q = strconv.AppendInt(q, size, 10)
+	}
+	u := *l.baseURL
+	u.RawQuery = string(q)
+	u.Path, u.RawPath = u.Path+"/"+bucket+"/"+key, ""
+	if !plainPath(bucket) || !plainPath(key) {
+		segs := strings.Split(key, "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		u.RawPath = l.baseURL.Path + "/" + bucket + "/" + strings.Join(segs, "/")
+	}
+	return &u, nil
+}
+
+// plainPath reports whether s has only unreserved characters and "/": a
+// path that is its own escaped form.
+func plainPath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+			return false
 		}
 	}
-	q.Set(qSignature, l.sign(method, bucket, key, exp, ct, size, max))
-	u := *l.baseURL
-	segs := strings.Split(key, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
+	return true
+}
+
+// appendQueryEscaped appends s as url.QueryEscape writes it.
+func appendQueryEscaped(b []byte, s string) []byte {
+	const hexd = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~':
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hexd[c>>4], hexd[c&15])
+		}
 	}
-	u.RawPath = u.Path + "/" + bucket + "/" + strings.Join(segs, "/")
-	u.Path = u.Path + "/" + bucket + "/" + key
-	u.RawQuery = q.Encode()
-	return &u, nil
+	return b
 }
 
 // PresignPut returns a URL for one PUT, bound to o.ContentType and o.Size
