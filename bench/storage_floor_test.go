@@ -1,16 +1,13 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/mosaic-platform/mosaic/mosaictest"
 	"github.com/mosaic-platform/mosaic/storage"
 	"github.com/mosaic-platform/mosaic/storage/s3"
 )
@@ -24,39 +21,16 @@ import (
 // request id or routing. BenchmarkStoragePresign/c=50/paired_vs_empty is
 // the platform's route against the same anchor.
 func BenchmarkStoragePresignFloor(b *testing.B) {
-	env := mosaictest.New(b)
-	slug := env.Project(b).Slug
-	hc := benchClient()
-	body := []byte(`{"filename": "bench/photo.jpg", "content_type": "image/jpeg", "size": 102400}`)
+	pb := newPresignBench(b)
+	env := pb.env
 	st, err := s3.New(s3.Config{Endpoint: env.S3.Endpoint, AccessKey: env.S3.AccessKey, SecretKey: env.S3.SecretKey, URLStyle: s3.StylePath})
 	if err != nil {
 		b.Fatal(err)
 	}
-	req0, _ := http.NewRequest("POST", env.BaseURL+"/"+slug+"/storage/upload", bytes.NewReader(body))
-	req0.Header.Set("X-API-Key", env.APIKey)
-	resp, err := hc.Do(req0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sample, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	put := storage.PutOptions{Expires: time.Hour, ContentType: "image/jpeg", Size: 102400}
 	key := "projects/x/files/bench/photo.jpg"
-	server := func(h http.HandlerFunc) func() error {
-		srv := httptest.NewServer(h)
-		b.Cleanup(srv.Close)
-		return func() error {
-			req, _ := http.NewRequest("POST", srv.URL, bytes.NewReader(body))
-			req.Header.Set("X-API-Key", env.APIKey)
-			req.Header.Set("Content-Type", "application/json")
-			return fetch(hc, req, 200)
-		}
-	}
-	empty := server(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Write(sample)
-	})
+	server := func(h http.HandlerFunc) func() error { return pb.serve(b, h) }
+	sample, empty := pb.sample, pb.empty
 	presignOnly := server(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if _, err := st.PresignPut(r.Context(), "mosaic", key, put); err != nil {

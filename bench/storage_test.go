@@ -37,6 +37,60 @@ func fetch(hc *http.Client, req *http.Request, want int) error {
 	return nil
 }
 
+// presignBench is what the upload-URL benchmarks share: a platform, the
+// route's request (upload), the bytes it answers (sample), and an empty
+// net/http handler that answers those bytes (empty sends it one request).
+type presignBench struct {
+	env    *mosaictest.Env
+	slug   string
+	hc     *http.Client
+	body   []byte
+	upload func() *http.Request
+	sample []byte
+	empty  func() error
+}
+
+func newPresignBench(b *testing.B, opts ...mosaictest.Option) *presignBench {
+	env := mosaictest.New(b, opts...)
+	pb := &presignBench{env: env, hc: benchClient(),
+		body: []byte(`{"filename": "bench/photo.jpg", "content_type": "image/jpeg", "size": 102400}`)}
+	pb.slug = env.Project(b).Slug
+	pb.upload = func() *http.Request {
+		req, _ := http.NewRequest("POST", env.BaseURL+"/"+pb.slug+"/storage/upload", bytes.NewReader(pb.body))
+		req.Header.Set("X-API-Key", env.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	resp, err := pb.hc.Do(pb.upload())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb.sample, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("upload URL: %d %s", resp.StatusCode, pb.sample)
+	}
+	pb.empty = pb.serve(b, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(pb.sample)
+	})
+	return pb
+}
+
+// serve starts h on a test server and returns a call that sends it the
+// route's request body.
+func (pb *presignBench) serve(b *testing.B, h http.HandlerFunc) func() error {
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return func() error {
+		req, _ := http.NewRequest("POST", srv.URL, bytes.NewReader(pb.body))
+		req.Header.Set("X-API-Key", pb.env.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		return fetch(pb.hc, req, 200)
+	}
+}
+
 // BenchmarkStoragePresign: POST /{slug}/storage/upload end to end over HTTP
 // (API key, project, quota check, presign on MinIO's S3 store, JSON),
 // against minio-go's PresignedPutObject alone (in process, no HTTP) and an
@@ -44,42 +98,12 @@ func fetch(hc *http.Client, req *http.Request, want int) error {
 // and 50 concurrent connections; then the two at 50 connections in
 // interleaved rounds (paired), the figure the issue's target is about.
 func BenchmarkStoragePresign(b *testing.B) {
-	env := mosaictest.New(b)
+	pb := newPresignBench(b)
+	env, hc, body, upload, emptyReq, slug := pb.env, pb.hc, pb.body, pb.upload, pb.empty, pb.slug
 	if env.S3 == nil {
 		b.Fatal("no S3 server (MinIO) behind the Env")
 	}
 	ctx := context.Background()
-	slug := env.Project(b).Slug
-	hc := benchClient()
-	body := []byte(`{"filename": "bench/photo.jpg", "content_type": "image/jpeg", "size": 102400}`)
-	upload := func() *http.Request {
-		req, _ := http.NewRequest("POST", env.BaseURL+"/"+slug+"/storage/upload", bytes.NewReader(body))
-		req.Header.Set("X-API-Key", env.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		return req
-	}
-	// The empty handler answers what the real one does, byte for byte.
-	resp, err := hc.Do(upload())
-	if err != nil {
-		b.Fatal(err)
-	}
-	sample, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b.Fatalf("upload URL: %d %s", resp.StatusCode, sample)
-	}
-	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Write(sample)
-	}))
-	defer empty.Close()
-	emptyReq := func() error {
-		req, _ := http.NewRequest("POST", empty.URL, bytes.NewReader(body))
-		req.Header.Set("X-API-Key", env.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		return fetch(hc, req, 200)
-	}
 	st, err := s3.New(s3.Config{Endpoint: env.S3.Endpoint, AccessKey: env.S3.AccessKey, SecretKey: env.S3.SecretKey, URLStyle: s3.StylePath})
 	if err != nil {
 		b.Fatal(err)
@@ -124,6 +148,16 @@ func BenchmarkStoragePresign(b *testing.B) {
 	// The target's figure: 40 interleaved rounds of 4,000 calls each way.
 	b.Run("c=50/paired_vs_empty", func(b *testing.B) {
 		paired(b, 50, 40, 4000, func() error { return fetch(hc, upload(), 200) }, emptyReq)
+	})
+}
+
+// BenchmarkStoragePresignLocal: the same route on the embedded default,
+// the local store (HMAC-signed URLs the platform serves itself), against
+// the same empty handler in interleaved rounds at 50 connections.
+func BenchmarkStoragePresignLocal(b *testing.B) {
+	pb := newPresignBench(b, mosaictest.WithLocalStorage())
+	b.Run("c=50/paired_vs_empty", func(b *testing.B) {
+		paired(b, 50, 40, 4000, func() error { return fetch(pb.hc, pb.upload(), 200) }, pb.empty)
 	})
 }
 
