@@ -12,8 +12,9 @@ import (
 // target against an empty handler (bench/README.md, issue 4), and
 // encoding/json's reflection was a third of its handler's CPU. So its
 // request and answer have hand-written codecs for the plain case: a body
-// of the four known members with ASCII-safe strings and integer numbers
-// in, an answer whose strings need no escaping out. Anything else (escapes,
+// of the four known members, with strings that hold no escape or control
+// character and integer numbers, in; an answer whose strings need no
+// escaping out. Anything else (escapes,
 // unknown or differently cased members, floats, deep values, errors) goes
 // to encoding/json, which also writes every error message. The fuzz tests
 // in fastjson_test.go hold both codecs to encoding/json's exact results.
@@ -35,7 +36,7 @@ type fastEncoder interface {
 func (in *UploadRequest) decodeFast(b []byte) bool {
 	var out UploadRequest
 	var expires, size int64
-	var hasExpires, hasSize, nullExpires, nullSize bool
+	var hasExpires, hasSize bool // the last value of each was a number, not null
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -73,9 +74,9 @@ func (in *UploadRequest) decodeFast(b []byte) bool {
 					return false
 				}
 				if string(key) == "expires" {
-					expires, hasExpires, nullExpires = n, !null, null
+					expires, hasExpires = n, !null
 				} else {
-					size, hasSize, nullSize = n, !null, null
+					size, hasSize = n, !null
 				}
 				i = j
 			default:
@@ -102,13 +103,9 @@ func (in *UploadRequest) decodeFast(b []byte) bool {
 	// pointer nil.
 	if hasExpires {
 		out.Expires = &expires
-	} else if nullExpires {
-		out.Expires = nil
 	}
 	if hasSize {
 		out.Size = &size
-	} else if nullSize {
-		out.Size = nil
 	}
 	*in = out
 	return true
