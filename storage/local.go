@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/mosaic-platform/mosaic/errs"
+	"github.com/mosaic-platform/mosaic/internal/hmacsha256"
 )
 
 // LocalConfig configures a Local store.
@@ -63,12 +63,12 @@ type LocalConfig struct {
 // other keys ("a" and "a/b"; the second write is a Conflict, 409), and one
 // segment of a key has at most 255 bytes (the filesystem's limit).
 type Local struct {
-	cfg        LocalConfig
-	ipad, opad [sha256.BlockSize]byte // HMAC-SHA256's key blocks for cfg.Secret
-	root       *os.Root
-	dirf       *os.File // the same directory, for openBeneath (nil: use root)
-	noOpenat2  atomic.Bool
-	baseURL    *url.URL
+	cfg       LocalConfig
+	key       *hmacsha256.Key // cfg.Secret, for the URLs' signatures
+	root      *os.Root
+	dirf      *os.File // the same directory, for openBeneath (nil: use root)
+	noOpenat2 atomic.Bool
+	baseURL   *url.URL
 }
 
 var _ Store = (*Local)(nil)
@@ -89,7 +89,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		cfg.Now = time.Now
 	}
 	l := &Local{cfg: cfg}
-	l.ipad, l.opad = hmacPads(cfg.Secret)
+	l.key = hmacsha256.New(cfg.Secret)
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -487,14 +487,12 @@ func (l *Local) sign(method, bucket, key string, expires int64, ct string, size,
 	return string(l.appendSignature(nil, method, bucket, key, expires, ct, size, max))
 }
 
-// appendSignature appends sign's signature to b. It signs the message
-// "mosaic-presign-v1\n" method, bucket, key, expires, ct, size and max
-// (one per line) with HMAC-SHA256 computed from the secret's key blocks on
-// the stack (RFC 2104: SHA-256(opad || SHA-256(ipad || message))).
+// appendSignature appends sign's signature to b: the HMAC-SHA256 of the
+// message "mosaic-presign-v1\n" then method, bucket, key, expires, ct, size
+// and max, one per line.
 func (l *Local) appendSignature(b []byte, method, bucket, key string, expires int64, ct string, size, max int64) []byte {
-	var mb [sha256.BlockSize + 448]byte
-	m := append(mb[:0], l.ipad[:]...)
-	m = append(m, "mosaic-presign-v1\n"...)
+	var mb [384]byte
+	m := append(mb[:0], "mosaic-presign-v1\n"...)
 	m = append(m, method...)
 	m = append(m, '\n')
 	m = append(m, bucket...)
@@ -508,29 +506,8 @@ func (l *Local) appendSignature(b []byte, method, bucket, key string, expires in
 	m = strconv.AppendInt(m, size, 10)
 	m = append(m, '\n')
 	m = strconv.AppendInt(m, max, 10)
-	inner := sha256.Sum256(m)
-	var ob [sha256.BlockSize + sha256.Size]byte
-	copy(ob[:], l.opad[:])
-	copy(ob[sha256.BlockSize:], inner[:])
-	sum := sha256.Sum256(ob[:])
+	sum := l.key.Sum(m)
 	return hex.AppendEncode(b, sum[:])
-}
-
-// hmacPads returns HMAC-SHA256's inner and outer key blocks for secret.
-func hmacPads(secret []byte) (ipad, opad [sha256.BlockSize]byte) {
-	k := secret
-	if len(k) > sha256.BlockSize {
-		h := sha256.Sum256(k)
-		k = h[:]
-	}
-	for i := range ipad {
-		var c byte
-		if i < len(k) {
-			c = k[i]
-		}
-		ipad[i], opad[i] = c^0x36, c^0x5c
-	}
-	return ipad, opad
 }
 
 func (l *Local) presign(method, bucket, key string, expires time.Duration, ct string, size, max int64) (*url.URL, error) {

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mosaic-platform/mosaic/internal/hmacsha256"
 )
 
 // presigner computes SigV4 query-string signatures
 // (docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html)
-// for one endpoint. It keeps, per day, the signing key as HMAC-SHA256's
-// inner and outer key blocks, and the encoded credential, and it builds
+// for one endpoint. It keeps, per day, the signing key (as an
+// hmacsha256.Key) and the encoded credential, and it builds
 // the canonical request in one stack buffer: a URL costs one SHA-256 of
 // the canonical request and one HMAC, with no allocation but the URL
 // itself, where minio-go's Presign derives the key with four HMACs and
@@ -34,10 +36,10 @@ type presigner struct {
 
 // signingDay is what every URL signed on one day shares.
 type signingDay struct {
-	day        string                 // yyyymmdd
-	ipad, opad [sha256.BlockSize]byte // the day's signing key XOR 0x36 and 0x5c: HMAC's key blocks
-	scope      string                 // day/region/s3/aws4_request
-	credential string                 // URI-encoded access/scope
+	day        string          // yyyymmdd
+	key        *hmacsha256.Key // the day's signing key
+	scope      string          // day/region/s3/aws4_request
+	credential string          // URI-encoded access/scope
 }
 
 const (
@@ -54,30 +56,11 @@ func (p *presigner) signing(day []byte) *signingDay {
 		k = hmacSHA256(k, p.region)
 		k = hmacSHA256(k, "s3")
 		k = hmacSHA256(k, "aws4_request")
-		sd := &signingDay{day: string(day), scope: string(day) + "/" + p.region + "/s3/aws4_request"}
+		sd := &signingDay{day: string(day), key: hmacsha256.New(k), scope: string(day) + "/" + p.region + "/s3/aws4_request"}
 		sd.credential = string(appendURIEncoded(nil, p.access+"/"+sd.scope, false))
-		for i := range sd.ipad { // k is 32 bytes: shorter than a block, so used as is
-			var c byte
-			if i < len(k) {
-				c = k[i]
-			}
-			sd.ipad[i], sd.opad[i] = c^0x36, c^0x5c
-		}
 		p.day = sd
 	}
 	return p.day
-}
-
-// mac is HMAC-SHA256 (RFC 2104) of msg under the day's signing key,
-// computed on the stack: SHA-256(opad || SHA-256(ipad || msg)).
-func (sd *signingDay) mac(msg []byte) [sha256.Size]byte {
-	var ib [sha256.BlockSize + 192]byte
-	in := append(append(ib[:0], sd.ipad[:]...), msg...)
-	inner := sha256.Sum256(in)
-	var ob [sha256.BlockSize + sha256.Size]byte
-	copy(ob[:], sd.opad[:])
-	copy(ob[sha256.BlockSize:], inner[:])
-	return sha256.Sum256(ob[:])
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -173,7 +156,7 @@ func (p *presigner) presign(method, bucket, key string, expires time.Duration, n
 	st = append(st, sd.scope...)
 	st = append(st, '\n')
 	st = hex.AppendEncode(st, sum[:])
-	sig := sd.mac(st)
+	sig := sd.key.Sum(st)
 
 	// One string holds the path and the query: "/bucket/key?query".
 	var out strings.Builder
