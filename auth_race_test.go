@@ -21,11 +21,7 @@ func TestAuthRaces(t *testing.T) {
 	t.Parallel()
 	env := authEnv(t, nil, nil)
 	ctx := context.Background()
-	slug := env.Project(t).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slug, a := projectAuth(t, env)
 	// at runs f from 8 goroutines at once and returns how many succeeded;
 	// every failure must be a 4xx kind.
 	at := func(what string, f func() error) int {

@@ -36,6 +36,18 @@ func authEnv(t *testing.T, now func() time.Time, f func(*mosaic.Config)) *mosaic
 	}))
 }
 
+// projectAuth makes a project of env (with opts) and returns its slug and
+// its end-user auth.
+func projectAuth(t *testing.T, env *mosaictest.Env, opts ...func(*mosaic.NewProject)) (string, *mosaic.Auth) {
+	t.Helper()
+	slug := env.Project(t, opts...).Slug
+	a, err := env.Platform.Auth(context.Background(), env.Account.ID, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slug, a
+}
+
 type testClock struct{ ns atomic.Int64 }
 
 func newTestClock() *testClock {
@@ -145,18 +157,14 @@ func TestAuthMagicLinksPerPlan(t *testing.T) {
 	clk := newTestClock()
 	env := authEnv(t, clk.Now, nil)
 	ctx := context.Background()
-	slug := env.Project(t).Slug // free
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, a := projectAuth(t, env) // free
 	for i := range 10 {
 		ttl, err := a.SendMagicLink(ctx, fmt.Sprintf("u%d@example.com", i), "", nil, "")
 		if err != nil || ttl != 15*time.Minute {
 			t.Fatalf("link %d: %v %v", i+1, ttl, err)
 		}
 	}
-	_, err = a.SendMagicLink(ctx, "u10@example.com", "", nil, "")
+	_, err := a.SendMagicLink(ctx, "u10@example.com", "", nil, "")
 	e := wantErr(t, err, errs.RateLimited, "rate_limited")
 	if e.RetryAfter <= 0 || e.RetryAfter > 24*time.Hour {
 		t.Fatalf("Retry-After %v", e.RetryAfter)
@@ -178,11 +186,7 @@ func TestAuthThrottles(t *testing.T) {
 		c.AuthLimits = mosaic.AuthLimits{LoginPerEmail: 3, LoginPerIP: 5, ResetPerEmail: 2, ResetPerIP: 4, MagicLinkPerEmail: 2, MagicLinkPerIP: -1}
 	})
 	ctx := context.Background()
-	slug := env.Project(t, func(n *mosaic.NewProject) { n.Plan = "pro" }).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, a := projectAuth(t, env, func(n *mosaic.NewProject) { n.Plan = "pro" })
 	for _, e := range []string{"f@example.com", "g@example.com"} {
 		if _, err := a.Signup(ctx, mosaic.AuthNewUser{Email: e, Password: "password-1"}); err != nil {
 			t.Fatal(err)
@@ -192,7 +196,7 @@ func TestAuthThrottles(t *testing.T) {
 		_, err := a.Login(ctx, "f@example.com", "wrong-pass", "10.0.0.1")
 		wantErr(t, err, errs.Unauthorized, "invalid_credentials")
 	}
-	_, err = a.Login(ctx, "F@example.com", "password-1", "10.0.0.2")
+	_, err := a.Login(ctx, "F@example.com", "password-1", "10.0.0.2")
 	if e := wantErr(t, err, errs.RateLimited, "rate_limited"); e.RetryAfter <= 0 {
 		t.Fatal("no Retry-After")
 	}
@@ -235,11 +239,7 @@ func TestAuthResetEnumeration(t *testing.T) {
 	t.Parallel()
 	env := authEnv(t, nil, nil)
 	ctx := context.Background()
-	slug := env.Project(t).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slug, a := projectAuth(t, env)
 	if _, err := a.Signup(ctx, mosaic.AuthNewUser{Email: "known@example.com", Password: "password-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -270,11 +270,7 @@ func TestAuthLinkExpiry(t *testing.T) {
 	clk := newTestClock()
 	env := authEnv(t, clk.Now, nil)
 	ctx := context.Background()
-	slug := env.Project(t).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slug, a := projectAuth(t, env)
 	if _, err := a.Signup(ctx, mosaic.AuthNewUser{Email: "k@example.com", Password: "password-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +280,7 @@ func TestAuthLinkExpiry(t *testing.T) {
 	_, reset, _ := mailedToken(t, env.WaitMail(t, "k@example.com"))
 
 	clk.Advance(15*time.Minute + time.Second)
-	_, _, err = env.Platform.VerifyMagicLink(ctx, slug, magic, "")
+	_, _, err := env.Platform.VerifyMagicLink(ctx, slug, magic, "")
 	wantErr(t, err, errs.Invalid, "expired_token")
 	if _, err := env.Platform.CheckPasswordReset(ctx, slug, reset, ""); err != nil {
 		t.Fatalf("reset link after 15 minutes: %v", err)
@@ -332,11 +328,7 @@ func TestAuthLogMailer(t *testing.T) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	ctx := context.Background()
-	slug := env.Project(t).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slug, a := projectAuth(t, env)
 	if _, err := a.Signup(ctx, mosaic.AuthNewUser{Email: "log@example.com", Password: "password-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -414,12 +406,8 @@ func TestAuthDatabaseQuota(t *testing.T) {
 		c.Plans["tiny"] = tiny
 	})
 	ctx := context.Background()
-	slug := env.Project(t, func(n *mosaic.NewProject) { n.Plan = "tiny" }).Slug
-	a, err := env.Platform.Auth(ctx, env.Account.ID, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = a.Signup(ctx, mosaic.AuthNewUser{Email: "new@example.com", Password: "password-1"})
+	slug, a := projectAuth(t, env, func(n *mosaic.NewProject) { n.Plan = "tiny" })
+	_, err := a.Signup(ctx, mosaic.AuthNewUser{Email: "new@example.com", Password: "password-1"})
 	wantErr(t, err, errs.Quota, "database_full")
 
 	if _, err := a.SendMagicLink(ctx, "m@example.com", "", nil, ""); err != nil {
