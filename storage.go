@@ -119,9 +119,21 @@ const (
 	areaSite  = "site"
 )
 
-func projectPrefix(id uuid.UUID) string { return "projects/" + id.String() + "/" }
+// The tenant layout: a project's objects live under projects/{id}/, each
+// area's under projects/{id}/{area}/.
 
-func areaPrefix(id uuid.UUID, area string) string { return projectPrefix(id) + area + "/" }
+func projectPrefix(id uuid.UUID) string { return string(appendProjectPrefix(nil, id)) }
+
+func areaPrefix(id uuid.UUID, area string) string { return string(appendAreaPrefix(nil, id, area)) }
+
+func appendProjectPrefix(b []byte, id uuid.UUID) []byte {
+	b = append(b, "projects/"...)
+	return append(appendUUID(b, id), '/')
+}
+
+func appendAreaPrefix(b []byte, id uuid.UUID, area string) []byte {
+	return append(append(appendProjectPrefix(b, id), area...), '/')
+}
 
 // newStorage sets up the object store: Config.Storage, else a Local store
 // in Config.StorageDir, else none (storage routes answer 503).
@@ -215,12 +227,7 @@ func checkName(id uuid.UUID, area, name string) (string, error) {
 	}
 	// areaPrefix(id, area) + name, in one allocation.
 	var kb [256]byte
-	b := append(kb[:0], "projects/"...)
-	b = appendUUID(b, id)
-	b = append(b, '/')
-	b = append(b, area...)
-	b = append(b, '/')
-	key := string(append(b, name...))
+	key := string(append(appendAreaPrefix(kb[:0], id, area), name...))
 	if len(key) > storage.MaxKeyBytes {
 		return "", errs.New(errs.Invalid, "invalid_key", "a file name has at most %d bytes here (this one has %d)", storage.MaxKeyBytes-len(areaPrefix(id, area)), len(name))
 	}

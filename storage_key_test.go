@@ -8,7 +8,7 @@ import (
 )
 
 // TestStorageKeyLayout: checkName's one-allocation key is the tenant
-// layout's areaPrefix + name, for random ids.
+// layout's areaPrefix + name, spelt out, for random ids.
 func TestStorageKeyLayout(t *testing.T) {
 	t.Parallel()
 	for range 1000 {
@@ -24,6 +24,9 @@ func TestStorageKeyLayout(t *testing.T) {
 				}
 				if want := areaPrefix(id, area) + name; key != want {
 					t.Fatalf("checkName %q, want %q", key, want)
+				}
+				if want := "projects/" + id.String() + "/" + area + "/" + name; key != want {
+					t.Fatalf("checkName %q, want the layout's %q", key, want)
 				}
 			}
 		}
